@@ -1,0 +1,84 @@
+"""Input validation shared by every public function.
+
+Errors are part of the API: each check raises ``ValueError`` with a message that names the argument,
+what was expected and what was received, so a bad call never turns into a NaN or a silent wrong answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def check_float_tensor(name: str, tensor: object, ndim: int | Sequence[int] | None = None) -> None:
+    """Require a floating-point tensor (optionally of a given rank) with finite entries."""
+    if not isinstance(tensor, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if tensor.dtype not in _FLOAT_DTYPES:
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {tensor.dtype}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if tensor.dim() not in allowed:
+            shapes = " or ".join(f"{n}-D" for n in allowed)
+            raise ValueError(f"{name} must be {shapes}, got shape {tuple(tensor.shape)}")
+    if tensor.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(tensor.shape)})")
+    if not torch.isfinite(tensor).all():
+        raise ValueError(f"{name} contains NaN or inf values")
+
+
+def check_labels(name: str, labels: object, expected_count: int) -> torch.Tensor:
+    """Require an integer (or bool) label vector of length ``expected_count``; return it flattened."""
+    if not isinstance(labels, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(labels).__name__}")
+    if labels.is_floating_point() or labels.is_complex():
+        raise ValueError(f"{name} must have an integer dtype, got {labels.dtype}")
+    if labels.dim() > 1 and not (labels.dim() == 2 and labels.shape[1] == 1):
+        raise ValueError(f"{name} must be 1-D of shape [{expected_count}], got {tuple(labels.shape)}")
+    labels = labels.reshape(-1)
+    if labels.numel() != expected_count:
+        raise ValueError(
+            f"{name} has {labels.numel()} entries but the batch has {expected_count} samples"
+        )
+    return labels
+
+
+def check_positive(name: str, value: float) -> None:
+    """Require a strictly positive finite number (temperatures, scales)."""
+    if not (isinstance(value, (int, float)) and value > 0 and value != float("inf")):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+
+
+def check_non_negative(name: str, value: float) -> None:
+    """Require a finite number >= 0 (margins)."""
+    if not (isinstance(value, (int, float)) and value >= 0 and value != float("inf")):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    """Require ``value`` to be one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def reduce_loss(per_item: torch.Tensor, reduction: str, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Reduce per-item losses with 'mean', 'sum' or 'none'.
+
+    ``valid`` ([N] bool) marks the items that count; the mean is taken over valid items only and is 0
+    (with zero gradient) when none is valid, never NaN. With 'none', invalid items are returned as 0.
+    """
+    check_choice("reduction", reduction, ("mean", "sum", "none"))
+    if valid is not None:
+        per_item = torch.where(valid, per_item, torch.zeros_like(per_item))
+    if reduction == "none":
+        return per_item
+    if reduction == "sum":
+        return per_item.sum()
+    if valid is None:
+        return per_item.mean()
+    # A tensor count keeps this free of host synchronisation on accelerators.
+    count = valid.sum().clamp(min=1).to(per_item.dtype)
+    return per_item.sum() / count

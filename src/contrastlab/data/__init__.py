@@ -1,0 +1,1 @@
+"""Data sources (images and signals), views and augmentations."""
