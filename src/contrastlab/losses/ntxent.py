@@ -1,0 +1,96 @@
+"""NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR (Chen et al., ICML 2020).
+
+For a batch of B samples with V >= 2 views, z L2-normalised and s_ij = z_i . z_j / T::
+
+    L = mean_i  -[ mean_{p in P(i)} s_ip - log sum_{a != i} exp(s_ia) ]
+
+where P(i) are the other V - 1 views of sample i. With V = 2 this is SimCLR's loss over 2B anchors.
+It is SupCon without labels and with T_base = T, so it shares :func:`supcon_loss`'s kernel.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from contrastlab._checks import check_positive
+from contrastlab.losses.supcon import supcon_loss
+
+
+def _stack_views(views: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    if len(views) == 1:
+        return views[0]
+    if any(not isinstance(v, torch.Tensor) or v.shape != views[0].shape for v in views):
+        shapes = [tuple(v.shape) if isinstance(v, torch.Tensor) else type(v) for v in views]
+        raise ValueError(f"every view must be a tensor of the same shape, got {shapes}")
+    return torch.stack(views, dim=1)
+
+
+def ntxent_loss(
+    features: torch.Tensor,
+    temperature: float = 0.5,
+    normalize: bool = True,
+    reduction: str = "mean",
+    memory: str = "auto",
+) -> torch.Tensor:
+    """NT-Xent over features [B, V, ...] (V >= 2 views per sample).
+
+    ``normalize=True`` L2-normalises each view's flattened embedding first (SimCLR's cosine
+    similarity); pass already-normalised features with ``normalize=False`` to skip it.
+    """
+    check_positive("temperature", temperature)
+    if not isinstance(features, torch.Tensor) or features.dim() < 3:
+        shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features)
+        raise ValueError(f"features must be [B, n_views, ...], got {shape}")
+    if features.shape[1] < 2:
+        raise ValueError(
+            f"NT-Xent needs at least 2 views per sample (the positives), got {features.shape[1]}"
+        )
+    if normalize:
+        flat = features.reshape(features.shape[0], features.shape[1], -1)
+        features = torch.nn.functional.normalize(
+            flat.float() if flat.dtype in (torch.float16, torch.bfloat16) else flat, dim=2
+        )
+    return supcon_loss(
+        features,
+        temperature=temperature,
+        base_temperature=temperature,
+        reduction=reduction,
+        memory=memory,
+    )
+
+
+class NTXentLoss(nn.Module):
+    """Module form of :func:`ntxent_loss`.
+
+    Call with one tensor [B, V, ...] or with V tensors [B, ...] (one per view):
+    ``NTXentLoss(0.5)(z1, z2)``.
+    """
+
+    def __init__(
+        self,
+        temperature: float = 0.5,
+        normalize: bool = True,
+        reduction: str = "mean",
+        memory: str = "auto",
+    ) -> None:
+        super().__init__()
+        check_positive("temperature", temperature)
+        self.temperature = temperature
+        self.normalize = normalize
+        self.reduction = reduction
+        self.memory = memory
+
+    def forward(self, *views: torch.Tensor) -> torch.Tensor:
+        if not views:
+            raise ValueError("NTXentLoss needs features [B, V, ...] or one tensor per view")
+        return ntxent_loss(
+            _stack_views(views),
+            temperature=self.temperature,
+            normalize=self.normalize,
+            reduction=self.reduction,
+            memory=self.memory,
+        )
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, normalize={self.normalize}"
