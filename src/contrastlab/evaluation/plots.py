@@ -1,0 +1,319 @@
+"""Figures for reports: t-SNE of features, training curves, confusion matrix, envelope spectrum,
+and generic x/y lines (benchmarks).
+
+Every function draws on its own ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot, no
+global backend switch, safe in headless jobs and threads), writes a PNG to ``path`` (parent folders
+are created) and returns ``path`` as a :class:`pathlib.Path`. Arrays may be torch tensors, NumPy
+arrays or sequences.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+ArrayLike = torch.Tensor | np.ndarray | Sequence[float]
+
+_DPI = 120
+_MAX_ANNOTATED_CLASSES = 20
+
+
+def _as_numpy(name: str, values: Any, ndim: int) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be array-like: {error}") from error
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} is empty")
+    return array
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height))
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", dpi=_DPI, bbox_inches="tight")
+    return path
+
+
+def plot_tsne(
+    features: ArrayLike,
+    labels: ArrayLike,
+    class_names: Sequence[str] | None,
+    path: str | Path,
+    seed: int = 0,
+    max_points: int = 2000,
+    perplexity: float = 30.0,
+    title: str = "t-SNE of features",
+) -> Path:
+    """2-D t-SNE scatter of ``features`` ([N, D]) coloured by ``labels`` ([N] int).
+
+    At most ``max_points`` samples (a seeded uniform subsample) are embedded, since t-SNE costs
+    O(N log N) per iteration with a large constant. ``perplexity`` is capped at ``(n - 1) / 3`` so
+    small sets work. ``class_names[c]`` names class ``c`` in the legend (``None``: the indices).
+    """
+    from sklearn.manifold import TSNE
+
+    features = _as_numpy("features", features, 2).astype(np.float32)
+    labels = _as_numpy("labels", labels, 1)
+    if labels.shape[0] != features.shape[0]:
+        raise ValueError(f"labels has {labels.shape[0]} entries for {features.shape[0]} features")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+    if not np.isfinite(features).all():
+        raise ValueError("features contains NaN or inf values")
+    if features.shape[0] < 4:
+        raise ValueError(f"t-SNE needs at least 4 points, got {features.shape[0]}")
+    if max_points < 4:
+        raise ValueError(f"max_points must be >= 4, got {max_points}")
+    classes = np.unique(labels)
+    if class_names is not None and (classes.min() < 0 or classes.max() >= len(class_names)):
+        raise ValueError(
+            f"labels must lie in [0, {len(class_names)}) to be named by class_names, "
+            f"got [{classes.min()}, {classes.max()}]"
+        )
+
+    rng = np.random.default_rng(seed)
+    if features.shape[0] > max_points:
+        keep = np.sort(rng.choice(features.shape[0], size=max_points, replace=False))
+        features, labels = features[keep], labels[keep]
+    n = features.shape[0]
+    embedding = TSNE(
+        n_components=2,
+        perplexity=min(perplexity, (n - 1) / 3),
+        init="pca" if features.shape[1] >= 2 else "random",
+        learning_rate="auto",
+        random_state=seed,
+    ).fit_transform(features)
+
+    figure = _new_figure(7, 6)
+    axes = figure.add_subplot()
+    for cls in np.unique(labels):
+        points = embedding[labels == cls]
+        name = class_names[cls] if class_names is not None else str(cls)
+        axes.scatter(points[:, 0], points[:, 1], s=6, alpha=0.7, label=name)
+    if len(classes) <= _MAX_ANNOTATED_CLASSES:
+        axes.legend(markerscale=2, fontsize="small", loc="best")
+    axes.set_title(f"{title} ({n} points)")
+    axes.set_xticks([])
+    axes.set_yticks([])
+    return _save(figure, path)
+
+
+_PANELS = (
+    ("loss", re.compile(r"loss", re.IGNORECASE), False),
+    ("learning rate", re.compile(r"(^|_)lr($|_)|learning_rate", re.IGNORECASE), True),
+    ("accuracy (%)", re.compile(r"acc|top\d", re.IGNORECASE), False),
+)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise FileNotFoundError(f"metrics file not found: {path}")
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{number} is not valid JSON: {error}") from error
+        if not isinstance(record, dict):
+            raise ValueError(
+                f"{path}:{number} must hold a JSON object, got {type(record).__name__}"
+            )
+        records.append(record)
+    return records
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def plot_training_curves(
+    metrics: str | Path | Sequence[Mapping[str, Any]],
+    path: str | Path,
+    x_key: str = "epoch",
+) -> Path:
+    """One panel each for losses, learning rates and accuracies against ``x_key``.
+
+    ``metrics`` is a JSON-lines file (one object per line) or a list of dicts. A key goes to the
+    loss panel when its name contains ``loss``; to the learning-rate panel (log scale) when it is
+    ``lr``, contains ``learning_rate`` or has an ``lr`` part (``train_lr``); to the accuracy panel
+    when it contains ``acc`` or ``top1`` / ``top5``. Each key is drawn over the records holding a
+    number for it, at ``record[x_key]`` (the record's 1-based position when absent). Panels without
+    any key are skipped; no plottable key at all is a ``ValueError``.
+    """
+    records = _read_jsonl(Path(metrics)) if isinstance(metrics, (str, Path)) else list(metrics)
+    if not all(isinstance(record, Mapping) for record in records):
+        raise ValueError("metrics must be a JSON-lines path or a sequence of dicts")
+
+    panels: list[tuple[str, bool, dict[str, tuple[list[float], list[float]]]]] = []
+    for title, pattern, log_scale in _PANELS:
+        curves: dict[str, tuple[list[float], list[float]]] = {}
+        for position, record in enumerate(records, start=1):
+            x = record.get(x_key, position)
+            for key, value in record.items():
+                if key != x_key and pattern.search(key) and _is_number(value) and _is_number(x):
+                    xs, ys = curves.setdefault(key, ([], []))
+                    xs.append(float(x))
+                    ys.append(float(value))
+        if curves:
+            panels.append((title, log_scale, curves))
+    if not panels:
+        raise ValueError("metrics hold no numeric loss, learning-rate or accuracy keys to plot")
+
+    figure = _new_figure(5 * len(panels), 4)
+    for column, (title, log_scale, curves) in enumerate(panels, start=1):
+        axes = figure.add_subplot(1, len(panels), column)
+        for key, (xs, ys) in sorted(curves.items()):
+            axes.plot(xs, ys, label=key, marker="." if len(xs) < 50 else None)
+        if log_scale and all(y > 0 for _, ys in curves.values() for y in ys):
+            axes.set_yscale("log")
+        axes.set_xlabel(x_key)
+        axes.set_title(title)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def plot_confusion_matrix(
+    cm: ArrayLike,
+    class_names: Sequence[str],
+    path: str | Path,
+    normalize: bool = True,
+    title: str = "confusion matrix",
+) -> Path:
+    """Heat map of ``cm`` ([C, C] counts, true class on rows, prediction on columns).
+
+    ``normalize`` divides each row by its total (per-class recall; empty rows stay 0). Cells are
+    annotated when ``C <= 20``.
+    """
+    matrix = _as_numpy("cm", cm, 2).astype(np.float64)
+    if matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"cm must be square [C, C], got shape {matrix.shape}")
+    if len(class_names) != matrix.shape[0]:
+        raise ValueError(f"class_names has {len(class_names)} names for {matrix.shape[0]} classes")
+    if not np.isfinite(matrix).all() or (matrix < 0).any():
+        raise ValueError("cm must hold finite counts >= 0")
+    if normalize:
+        totals = matrix.sum(axis=1, keepdims=True)
+        matrix = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+
+    size = max(4.0, 0.5 * len(class_names) + 2)
+    figure = _new_figure(size + 1, size)
+    axes = figure.add_subplot()
+    image = axes.imshow(matrix, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    ticks = np.arange(len(class_names))
+    axes.set_xticks(ticks, labels=list(class_names), rotation=45, ha="right")
+    axes.set_yticks(ticks, labels=list(class_names))
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title + (" (row-normalised)" if normalize else ""))
+    if len(class_names) <= _MAX_ANNOTATED_CLASSES:
+        threshold = matrix.max() / 2 if matrix.max() > 0 else 1
+        for row, column in np.ndindex(matrix.shape):
+            value = matrix[row, column]
+            text = f"{value:.2f}" if normalize else f"{value:.0f}"
+            colour = "white" if value > threshold else "black"
+            axes.text(column, row, text, ha="center", va="center", color=colour, fontsize=8)
+    return _save(figure, path)
+
+
+def plot_envelope_spectrum(
+    freqs: ArrayLike,
+    amplitude: ArrayLike,
+    path: str | Path,
+    markers: Mapping[str, float] | None = None,
+    max_frequency_hz: float | None = None,
+    title: str = "envelope spectrum",
+) -> Path:
+    """Amplitude against frequency (``freqs`` [F] in Hz, ``amplitude`` [F]) with a dashed
+    vertical line at each named frequency of ``markers`` (e.g. ``{"BPFO": 107.4, "BPFI": 162.2}``
+    bearing fault frequencies); ``max_frequency_hz`` crops the x-axis."""
+    freqs = _as_numpy("freqs", freqs, 1).astype(np.float64)
+    amplitude = _as_numpy("amplitude", amplitude, 1).astype(np.float64)
+    if freqs.shape != amplitude.shape:
+        raise ValueError(f"freqs {freqs.shape} and amplitude {amplitude.shape} must match")
+    markers = dict(markers or {})
+    for name, frequency in markers.items():
+        if not _is_number(frequency) or not math.isfinite(frequency):
+            raise ValueError(f"marker {name!r} must be a finite frequency in Hz, got {frequency!r}")
+    if max_frequency_hz is not None and not max_frequency_hz > 0:
+        raise ValueError(f"max_frequency_hz must be > 0, got {max_frequency_hz!r}")
+
+    figure = _new_figure(9, 4)
+    axes = figure.add_subplot()
+    axes.plot(freqs, amplitude, linewidth=0.8, color="black")
+    for index, (name, frequency) in enumerate(markers.items()):
+        axes.axvline(
+            frequency, linestyle="--", linewidth=1, color=f"C{index % 10}",
+            label=f"{name} = {frequency:g} Hz",
+        )  # fmt: skip
+    if max_frequency_hz is not None:
+        axes.set_xlim(max(0.0, float(freqs.min())), max_frequency_hz)
+    axes.set_xlabel("frequency (Hz)")
+    axes.set_ylabel("amplitude")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    if markers:
+        axes.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def plot_lines(
+    series: Mapping[str, tuple[ArrayLike, ArrayLike]],
+    path: str | Path,
+    xlabel: str,
+    ylabel: str,
+    logx: bool = False,
+    logy: bool = False,
+    title: str | None = None,
+) -> Path:
+    """Generic x/y lines, one per ``series`` entry ``name -> (x [P], y [P])``, e.g. runtime against
+    batch size for benchmarks (scaling plots). Log axes require positive values."""
+    if not series:
+        raise ValueError("series must hold at least one (x, y) entry")
+    figure = _new_figure(6, 4.5)
+    axes = figure.add_subplot()
+    for name, pair in series.items():
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"series[{name!r}] must be an (x, y) pair")
+        x = _as_numpy(f"series[{name!r}] x", pair[0], 1).astype(np.float64)
+        y = _as_numpy(f"series[{name!r}] y", pair[1], 1).astype(np.float64)
+        if x.shape != y.shape:
+            raise ValueError(f"series[{name!r}] has {x.size} x values and {y.size} y values")
+        for axis, values, is_log in (("x", x, logx), ("y", y, logy)):
+            if is_log and (values <= 0).any():
+                raise ValueError(f"series[{name!r}] has {axis} values <= 0 on a log {axis}-axis")
+        axes.plot(x, y, marker="o", label=name)
+    if logx:
+        axes.set_xscale("log")
+    if logy:
+        axes.set_yscale("log")
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    if title:
+        axes.set_title(title)
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize="small")
+    return _save(figure, path)
