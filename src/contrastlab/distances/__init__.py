@@ -4,7 +4,7 @@ Every class says whether larger values mean closer (``larger_is_closer``), so a 
 them. The pure functions underneath are exported too.
 """
 
-from contrastlab.distances.base import Distance, safe_sqrt
+from contrastlab.distances.base import Distance, resolve_distance, safe_sqrt
 from contrastlab.distances.cosine import (
     CosineDistance,
     CosineSimilarity,
@@ -50,6 +50,7 @@ __all__ = [
     "ledoit_wolf_shrinkage",
     "mahalanobis_paired",
     "mahalanobis_pairwise",
+    "resolve_distance",
     "safe_sqrt",
     "shrunk_covariance",
     "squared_euclidean_paired",

@@ -85,3 +85,15 @@ class Distance(nn.Module, ABC):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.pairwise(x, y)
+
+
+def resolve_distance(distance: Distance | None, default: type[Distance]) -> Distance:
+    """``distance`` itself, or a fresh ``default()`` when it is None; anything else is an error."""
+    if distance is None:
+        return default()
+    if not isinstance(distance, Distance):
+        raise ValueError(
+            "distance must be a contrastlab.distances.Distance (e.g. EuclideanDistance()), "
+            f"got {type(distance).__name__}"
+        )
+    return distance

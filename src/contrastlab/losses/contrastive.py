@@ -1,0 +1,175 @@
+"""Margin contrastive loss (R. Hadsell, S. Chopra, Y. LeCun, "Dimensionality Reduction by
+Learning an Invariant Mapping", CVPR 2006).
+
+For a pair of embeddings at distance ``D`` with label ``Y`` (**Y = 0 similar, Y = 1 dissimilar**,
+as in the paper)::
+
+    L = (1 - Y) * 1/2 * D^2 + Y * 1/2 * max(0, m - D)^2
+
+Similar pairs are pulled together (a spring of rest length 0); dissimilar pairs are pushed out to
+the margin ``m`` and ignored beyond it. Much code (e.g. the Keras Siamese examples) uses the
+opposite convention, 1 = similar: pass ``similar_label=1`` to say so; labels are never
+reinterpreted silently, and any value other than 0 / 1 is an error.
+
+``D`` comes from a pluggable dissimilarity (default ``EuclideanDistance``; also
+``SquaredEuclideanDistance``, ``CosineDistance`` = 1 - cos, ``MahalanobisDistance``). A similarity
+(``larger_is_closer``, e.g. ``CosineSimilarity``) is rejected with a ValueError rather than
+converted: ``1 - s`` is only meaningful for bounded similarities, and the margin has to be chosen
+for the dissimilarity actually used, so the caller picks it (``CosineDistance`` for cosine).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from contrastlab._checks import check_float_tensor, check_labels, check_non_negative, reduce_loss
+from contrastlab.distances.base import Distance, resolve_distance
+from contrastlab.distances.euclidean import EuclideanDistance
+
+
+def _dissimilarity(distance: Distance | None) -> Distance:
+    distance = resolve_distance(distance, EuclideanDistance)
+    if distance.larger_is_closer:
+        raise ValueError(
+            f"the contrastive loss needs a dissimilarity (smaller = closer), got "
+            f"{type(distance).__name__}, a similarity; use e.g. CosineDistance (1 - cos) instead"
+        )
+    return distance
+
+
+def _check_similar_label(similar_label: int) -> None:
+    if isinstance(similar_label, bool) or similar_label not in (0, 1):
+        raise ValueError(f"similar_label must be 0 or 1, got {similar_label!r}")
+
+
+def _pair_losses(distances: torch.Tensor, dissimilar: torch.Tensor, margin: float) -> torch.Tensor:
+    """``1/2 D^2`` for similar pairs, ``1/2 max(0, m - D)^2`` for dissimilar ones."""
+    pushed = F.relu(margin - distances).pow(2)
+    return 0.5 * torch.where(dissimilar, pushed, distances.pow(2))
+
+
+def contrastive_loss(
+    x1: torch.Tensor,
+    x2: torch.Tensor,
+    y: torch.Tensor,
+    margin: float = 1.0,
+    distance: Distance | None = None,
+    similar_label: int = 0,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Margin contrastive loss over given pairs ``(x1[i], x2[i])``.
+
+    Args:
+        x1, x2: [N, D] embeddings of the two sides of each pair.
+        y: [N] integer or bool pair labels, only 0 and 1.
+        margin: m >= 0, the distance beyond which dissimilar pairs stop contributing.
+        distance: a dissimilarity; None means ``EuclideanDistance()``.
+        similar_label: the value of ``y`` that marks a similar pair: 0 (Hadsell et al., default) or
+            1 (the Keras convention).
+        reduction: 'mean' (over the N pairs), 'sum' or 'none' ([N]).
+    """
+    distance = _dissimilarity(distance)
+    check_non_negative("margin", margin)
+    _check_similar_label(similar_label)
+    check_float_tensor("x1", x1, ndim=2)
+    check_float_tensor("x2", x2, ndim=2)
+    if x1.shape != x2.shape:
+        raise ValueError(
+            "x1 and x2 must have the same shape [N, D], "
+            f"got {tuple(x1.shape)} and {tuple(x2.shape)}"
+        )
+    y = check_labels("y", y, x1.shape[0])
+    if not ((y == 0) | (y == 1)).all():
+        raise ValueError(
+            f"y must contain only 0 and 1 (similar_label={similar_label} marks similar pairs), "
+            f"got values {y.unique().tolist()}"
+        )
+    per_pair = _pair_losses(distance.paired(x1, x2), y != similar_label, margin)
+    return reduce_loss(per_pair, reduction)
+
+
+def contrastive_loss_from_labels(
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    margin: float = 1.0,
+    distance: Distance | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Margin contrastive loss over every pair ``i < j`` of a labelled batch.
+
+    A pair is similar when ``labels[i] == labels[j]``. Every one of the N (N - 1) / 2 pairs counts,
+    so with many classes most pairs are dissimilar (and contribute 0 once beyond the margin).
+
+    Args:
+        embeddings: [N, D].
+        labels: [N] integer class labels.
+        margin, distance: as in ``contrastive_loss``.
+        reduction: 'mean' (over all pairs; 0 with zero gradient when N = 1), 'sum' or 'none'
+            ([N (N - 1) / 2] in the order of ``torch.triu_indices(N, N, offset=1)``).
+    """
+    distance = _dissimilarity(distance)
+    check_non_negative("margin", margin)
+    check_float_tensor("embeddings", embeddings, ndim=2)
+    labels = check_labels("labels", labels, embeddings.shape[0])
+    n_samples = embeddings.shape[0]
+    first, second = torch.triu_indices(n_samples, n_samples, offset=1, device=embeddings.device)
+    distances = distance.pairwise(embeddings, embeddings)[first, second]
+    per_pair = _pair_losses(distances, labels[first] != labels[second], margin)
+    # Every pair is valid; passing the mask makes an empty (N = 1) mean 0 instead of NaN.
+    return reduce_loss(per_pair, reduction, valid=torch.ones_like(per_pair, dtype=torch.bool))
+
+
+class ContrastiveLoss(nn.Module):
+    """Module form of ``contrastive_loss``: ``forward(x1 [N, D], x2 [N, D], y [N])``."""
+
+    def __init__(
+        self,
+        margin: float = 1.0,
+        distance: Distance | None = None,
+        similar_label: int = 0,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__()
+        check_non_negative("margin", margin)
+        _check_similar_label(similar_label)
+        self.margin = margin
+        self.distance = _dissimilarity(distance)
+        self.similar_label = similar_label
+        self.reduction = reduction
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return contrastive_loss(
+            x1, x2, y, self.margin, self.distance, self.similar_label, self.reduction
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"margin={self.margin}, similar_label={self.similar_label}, "
+            f"reduction={self.reduction!r}"
+        )
+
+
+class PairwiseContrastiveLoss(nn.Module):
+    """Module form of ``contrastive_loss_from_labels``: ``forward(embeddings [N, D], labels [N])``.
+
+    Use it when a batch carries class labels rather than explicit pairs (all pairs are formed).
+    """
+
+    def __init__(
+        self, margin: float = 1.0, distance: Distance | None = None, reduction: str = "mean"
+    ) -> None:
+        super().__init__()
+        check_non_negative("margin", margin)
+        self.margin = margin
+        self.distance = _dissimilarity(distance)
+        self.reduction = reduction
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return contrastive_loss_from_labels(
+            embeddings, labels, self.margin, self.distance, self.reduction
+        )
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}, reduction={self.reduction!r}"
