@@ -1,0 +1,173 @@
+"""Triplet margin loss (Schroff et al., "FaceNet", CVPR 2015; Hermans et al. 2017 for batch mining).
+
+For an anchor ``a``, a positive ``p`` (same class) and a negative ``n`` (another class)::
+
+    L = max(d(a, p) - d(a, n) + margin, 0)     for a dissimilarity d (Euclidean, ...)
+    L = max(s(a, n) - s(a, p) + margin, 0)     for a similarity s (cosine, dot product)
+
+The margin is in the units of the chosen distance (default ``EuclideanDistance``, margin 1.0; for
+cosine similarity a margin of 0.1-0.5 is usual).
+
+Two modules, because the two call signatures mean different things:
+
+- ``TripletLoss``: ``forward(anchor, positive, negative)``, explicit triplets, each [N, D]; the mean
+  is over the N triplets (zero-loss ones included, like ``torch.nn.TripletMarginLoss``).
+- ``BatchTripletLoss``: ``forward(embeddings, labels)``, triplets mined from a labelled batch (see
+  ``contrastlab.losses.mining``). What ``'mean'`` averages over depends on the miner:
+
+  * ``'batch_all'``: over the valid triplets with a **positive** loss (Hermans et al.), so that the
+    many already-satisfied triplets do not dilute the gradient;
+  * ``'batch_hard'``: over anchors that have a positive and a negative;
+  * ``'semi_hard'``: over the mined (anchor, positive) pairs.
+
+  ``'sum'`` adds the losses of all mined triplets; ``'none'`` returns them, 1-D, in the order of
+  the miner's indices (for batch-all: ``batch_all_triplets``). A batch without a valid triplet
+  (one class, or all singletons) gives a loss of 0 with zero gradient, never NaN.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from contrastlab._checks import (
+    check_choice,
+    check_float_tensor,
+    check_labels,
+    check_non_negative,
+    reduce_loss,
+)
+from contrastlab.distances.base import Distance, resolve_distance
+from contrastlab.distances.euclidean import EuclideanDistance
+from contrastlab.losses.mining import (
+    batch_hard_triplets,
+    semi_hard_triplets,
+    valid_triplet_mask,
+)
+
+MINING_STRATEGIES = ("batch_all", "batch_hard", "semi_hard")
+
+
+def triplet_loss(
+    anchor: torch.Tensor,
+    positive: torch.Tensor,
+    negative: torch.Tensor,
+    margin: float = 1.0,
+    distance: Distance | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Triplet margin loss over explicit triplets ``(anchor[i], positive[i], negative[i])``.
+
+    Args:
+        anchor, positive, negative: [N, D] each.
+        margin: >= 0, in the units of ``distance``.
+        distance: any ``Distance``; None means ``EuclideanDistance()``.
+        reduction: 'mean' (over the N triplets), 'sum' or 'none' ([N]).
+    """
+    distance = resolve_distance(distance, EuclideanDistance)
+    check_non_negative("margin", margin)
+    for name, tensor in (("anchor", anchor), ("positive", positive), ("negative", negative)):
+        check_float_tensor(name, tensor, ndim=2)
+        if tensor.shape != anchor.shape:
+            raise ValueError(
+                f"{name} must have the anchor's shape {tuple(anchor.shape)}, "
+                f"got {tuple(tensor.shape)}"
+            )
+    to_positive = distance.paired(anchor, positive)
+    to_negative = distance.paired(anchor, negative)
+    if distance.larger_is_closer:
+        to_positive, to_negative = -to_positive, -to_negative
+    return reduce_loss(F.relu(to_positive - to_negative + margin), reduction)
+
+
+def batch_triplet_loss(
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    margin: float = 1.0,
+    distance: Distance | None = None,
+    mining: str = "batch_all",
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Triplet margin loss over the triplets mined from a labelled batch.
+
+    Args:
+        embeddings: [N, D].
+        labels: [N] integer class labels.
+        margin, distance: as in ``triplet_loss``.
+        mining: 'batch_all', 'batch_hard' or 'semi_hard' (see ``contrastlab.losses.mining``).
+        reduction: 'mean', 'sum' or 'none'; see the module docstring for what the mean is over.
+    """
+    distance = resolve_distance(distance, EuclideanDistance)
+    check_non_negative("margin", margin)
+    check_choice("mining", mining, MINING_STRATEGIES)
+    check_choice("reduction", reduction, ("mean", "sum", "none"))
+    check_float_tensor("embeddings", embeddings, ndim=2)
+    labels = check_labels("labels", labels, embeddings.shape[0])
+    values = distance.pairwise(embeddings, embeddings)
+    # Work with a dissimilarity throughout: for a similarity s, -s orders pairs the same way and
+    # d(a, p) - d(a, n) = s(a, n) - s(a, p).
+    dissimilarities = -values if distance.larger_is_closer else values
+    if mining == "batch_all":
+        losses = F.relu(dissimilarities[:, :, None] - dissimilarities[:, None, :] + margin)
+        valid = valid_triplet_mask(labels)
+        if reduction == "none":
+            return losses[valid]
+        return reduce_loss(losses, reduction, valid=valid & (losses > 0))
+    if mining == "batch_hard":
+        anchor, positive, negative = batch_hard_triplets(dissimilarities, labels)
+    else:
+        anchor, positive, negative = semi_hard_triplets(dissimilarities, labels, margin)
+    losses = F.relu(dissimilarities[anchor, positive] - dissimilarities[anchor, negative] + margin)
+    # An all-true mask turns the mean of zero mined triplets into 0 instead of NaN.
+    return reduce_loss(losses, reduction, valid=torch.ones_like(losses, dtype=torch.bool))
+
+
+class TripletLoss(nn.Module):
+    """Module form of ``triplet_loss``: ``forward(anchor, positive, negative)``, each [N, D]."""
+
+    def __init__(
+        self, margin: float = 1.0, distance: Distance | None = None, reduction: str = "mean"
+    ) -> None:
+        super().__init__()
+        check_non_negative("margin", margin)
+        check_choice("reduction", reduction, ("mean", "sum", "none"))
+        self.margin = margin
+        self.distance = resolve_distance(distance, EuclideanDistance)
+        self.reduction = reduction
+
+    def forward(
+        self, anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor
+    ) -> torch.Tensor:
+        return triplet_loss(anchor, positive, negative, self.margin, self.distance, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}, reduction={self.reduction!r}"
+
+
+class BatchTripletLoss(nn.Module):
+    """Module form of ``batch_triplet_loss``: ``forward(embeddings [N, D], labels [N])``."""
+
+    def __init__(
+        self,
+        margin: float = 1.0,
+        distance: Distance | None = None,
+        mining: str = "batch_all",
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__()
+        check_non_negative("margin", margin)
+        check_choice("mining", mining, MINING_STRATEGIES)
+        check_choice("reduction", reduction, ("mean", "sum", "none"))
+        self.margin = margin
+        self.distance = resolve_distance(distance, EuclideanDistance)
+        self.mining = mining
+        self.reduction = reduction
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return batch_triplet_loss(
+            embeddings, labels, self.margin, self.distance, self.mining, self.reduction
+        )
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}, mining={self.mining!r}, reduction={self.reduction!r}"
