@@ -119,17 +119,22 @@ def linear_probe(
     num_classes: int | None = None,
     epochs: int = 100,
     batch_size: int = 256,
-    learning_rate: float = 1e-2,
+    learning_rate: float = 0.1,
+    momentum: float = 0.9,
     weight_decay: float = 0.0,
     seed: int = 0,
 ) -> LinearProbeResult:
-    """Fit a linear softmax classifier on frozen features with Adam; pick the epoch on val.
+    """Fit a linear softmax classifier on frozen features with SGD; pick the epoch on val.
 
     Features: [N_split, D] float (any device; training runs there); labels: [N_split] int in
     ``[0, num_classes)`` (default: 1 + the largest label seen in any split). The weights start at
     zero and every epoch is one pass over shuffled mini-batches of ``batch_size``, minimising
-    ``mean_i -log softmax(W z_i + b)[y_i]`` (``z`` standardised with train statistics) with Adam at
-    ``learning_rate`` (constant) and Adam's L2 penalty ``weight_decay``.
+    ``mean_i -log softmax(W z_i + b)[y_i]`` (``z`` standardised with train statistics) by SGD with
+    ``momentum`` at a constant ``learning_rate``, with L2 penalty ``weight_decay`` (as SupContrast's
+    ``main_linear.py``, whose lr 0.1 / momentum 0.9 suit standardised features). SGD rather than
+    Adam: from a zero start SGD stays in the span of the training features, whereas Adam's
+    per-coordinate steps move every weight at the same rate and generalise badly when N is small
+    next to D (few-label budgets).
 
     After each epoch, val top-1 and val loss are measured; the best epoch maximises val top-1, ties
     going to the lower val loss, then to the earlier epoch. The test split is scored once, with
@@ -144,6 +149,8 @@ def linear_probe(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     check_positive("learning_rate", learning_rate)
+    if not (isinstance(momentum, (int, float)) and 0 <= momentum < 1):
+        raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
     check_non_negative("weight_decay", weight_decay)
 
     train_z, train_y = splits.train
@@ -153,8 +160,8 @@ def linear_probe(
     classifier.to(train_z.dtype)
     nn.init.zeros_(classifier.weight)
     nn.init.zeros_(classifier.bias)
-    optimizer = torch.optim.Adam(
-        classifier.parameters(), lr=learning_rate, weight_decay=weight_decay
+    optimizer = torch.optim.SGD(
+        classifier.parameters(), lr=learning_rate, momentum=momentum, weight_decay=weight_decay
     )
 
     history: list[dict[str, float]] = []
