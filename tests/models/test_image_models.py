@@ -105,7 +105,7 @@ def test_resnet_shapes_feature_dims_and_parameter_names(name: str) -> None:
     encoder = build_encoder(name)
     expected_dim = 512 if LAYOUTS[name][0] == "basic" else 2048
     assert encoder.feature_dim == expected_dim == encoder_feature_dim(name)
-    side = 32 if expected_dim == 512 else 8  # keep the Bottleneck nets fast on CPU
+    side = 32 if name == "resnet18" else 8  # keep the deeper nets fast on CPU
     out = encoder(torch.randn(2, 3, side, side))
     assert out.shape == (2, expected_dim)
     assert torch.isfinite(out).all()
@@ -250,7 +250,7 @@ def test_linear_head_loads_a_bare_linear_state_dict() -> None:
 
 def test_supcon_resnet_output_is_unit_norm_and_keys_match_reference() -> None:
     model = SupConResNet("resnet18", head="mlp", feat_dim=32)
-    z = model(torch.randn(4, 3, 32, 32))
+    z = model(torch.randn(4, 3, 8, 8))
     assert z.shape == (4, 32)
     torch.testing.assert_close(z.norm(dim=1), torch.ones(4))
     keys = set(model.state_dict())
