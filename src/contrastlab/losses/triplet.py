@@ -23,6 +23,9 @@ Two modules, because the two call signatures mean different things:
   ``'sum'`` adds the losses of all mined triplets; ``'none'`` returns them, 1-D, in the order of
   the miner's indices (for batch-all: ``batch_all_triplets``). A batch without a valid triplet
   (one class, or all singletons) gives a loss of 0 with zero gradient, never NaN.
+
+  Batch-all and semi-hard mining build [N, N, N] tensors (N = 256: 16.8M entries), which is the
+  price of having no Python loop; batch-hard needs only [N, N].
 """
 
 from __future__ import annotations
