@@ -1,0 +1,137 @@
+"""Linear probe: separable blobs, epoch selection on val, determinism; logistic variant."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from contrastlab.evaluation.linear_probe import linear_probe, logistic_regression_probe
+from contrastlab.evaluation.metrics import topk_accuracy
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny matmuls gain nothing from threads and suffer from contention on shared CPUs."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def blobs(n: int, generator: torch.Generator, num_classes: int = 5, dim: int = 16):
+    """Gaussian blobs with well separated centres (offset so standardisation matters)."""
+    centres = torch.randn(num_classes, dim, generator=torch.Generator().manual_seed(42)) * 5
+    labels = torch.arange(n) % num_classes
+    return 3.0 + 10 * centres[labels] + torch.randn(n, dim, generator=generator), labels
+
+
+def test_separable_blobs_reach_full_accuracy() -> None:
+    generator = torch.Generator().manual_seed(0)
+    train, val, test = blobs(300, generator), blobs(100, generator), blobs(100, generator)
+    result = linear_probe(*train, *val, *test, epochs=15, batch_size=64)
+    assert result.val_top1 == pytest.approx(100.0)
+    assert result.test_top1 == pytest.approx(100.0)
+    assert result.test_top5 == pytest.approx(100.0)
+    assert len(result.history) == 15
+    assert [h["epoch"] for h in result.history] == list(range(1, 16))
+    # The returned classifier works on raw features (standardisation folded in).
+    (top1,) = topk_accuracy(result.classifier(test[0]), test[1], ks=(1,))
+    assert top1 == pytest.approx(100.0)
+
+
+def centroid_versus_discriminative():
+    """Two parallel elongated clouds along (1, 1), centred at (-1, 0) and (+1, 0).
+
+    From zero weights, the first full-batch SGD step gives W ∝ class means: the boundary is x = 0.
+    Training rotates it towards the discriminative boundary x = y. The val/test points lie where
+    the two boundaries disagree and are labelled like the centroid classifier, so val accuracy is
+    100% in the first epochs and 0% at the end.
+    """
+    generator = torch.Generator().manual_seed(0)
+    along = torch.linspace(-3, 3, 100).unsqueeze(1) * torch.tensor([[1.0, 1.0]]) / 2**0.5
+
+    def cloud(centre_x: float) -> torch.Tensor:
+        return (
+            torch.tensor([[centre_x, 0.0]])
+            + along
+            + 0.05 * torch.randn(100, 2, generator=generator)
+        )
+
+    train = (torch.cat([cloud(-1.0), cloud(1.0)]), torch.tensor([0] * 100 + [1] * 100))
+    val = (torch.tensor([[0.5, 2.0], [-0.5, -2.0]]), torch.tensor([1, 0]))
+    test = (torch.tensor([[1.0, 3.0], [-1.0, -3.0], [0.3, 1.0]]), torch.tensor([1, 0, 1]))
+    return train, val, test
+
+
+def test_test_score_comes_from_the_best_validation_epoch() -> None:
+    train, val, test = centroid_versus_discriminative()
+    result = linear_probe(*train, *val, *test, epochs=40, batch_size=200, learning_rate=0.1)
+    val_curve = [h["val_top1"] for h in result.history]
+    assert val_curve[0] == 100.0 and val_curve[-1] == 0.0  # the case separates early from late
+    best = max(range(40), key=lambda e: (val_curve[e], -result.history[e]["val_loss"], -e))
+    assert result.best_epoch == best + 1
+    assert result.val_top1 == 100.0
+    assert result.test_top1 == pytest.approx(100.0)  # the last epoch's weights would score 0
+    (top1,) = topk_accuracy(result.classifier(test[0]), test[1], ks=(1,))
+    assert top1 == pytest.approx(result.test_top1)
+
+
+def test_deterministic_for_a_seed() -> None:
+    generator = torch.Generator().manual_seed(3)
+    train, val, test = blobs(200, generator), blobs(50, generator), blobs(50, generator)
+    first = linear_probe(*train, *val, *test, epochs=3, batch_size=32, seed=7)
+    second = linear_probe(*train, *val, *test, epochs=3, batch_size=32, seed=7)
+    assert first.history == second.history
+    torch.testing.assert_close(first.classifier.weight, second.classifier.weight, rtol=0, atol=0)
+
+
+def test_logistic_regression_probe_selects_c_on_val() -> None:
+    generator = torch.Generator().manual_seed(4)
+    train, val, test = blobs(50, generator), blobs(100, generator), blobs(100, generator)
+    result = logistic_regression_probe(*train, *val, *test, c_values=(0.1, 1.0))
+    assert result.test_top1 == pytest.approx(100.0)
+    assert [h["c"] for h in result.history] == [0.1, 1.0]
+    assert result.best_c == 0.1  # ties go to the stronger regularisation
+    assert result.val_top1 == max(h["val_top1"] for h in result.history)
+
+
+def test_logistic_regression_probe_handles_classes_missing_from_train() -> None:
+    generator = torch.Generator().manual_seed(5)
+    train, val, test = blobs(50, generator), blobs(50, generator), blobs(50, generator)
+    keep = train[1] < 4  # class 4 is never seen in training
+    result = logistic_regression_probe(train[0][keep], train[1][keep], *val, *test, c_values=(1.0,))
+    assert result.test_top1 == pytest.approx(80.0)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"val_features": torch.zeros(4, 3)}, "val_features has dimension 3"),
+        ({"test_labels": torch.tensor([0, 1, 9, 0])}, r"test_labels must lie in \[0, 3\)"),
+        ({"train_labels": torch.zeros(4)}, "train_labels must be an integer"),
+        ({"val_labels": torch.tensor([0, 1])}, "val_labels has 2 entries"),
+        ({"epochs": 0}, "epochs"),
+        ({"learning_rate": -1.0}, "learning_rate"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"num_classes": 0}, "num_classes"),
+    ],
+)
+def test_rejects_bad_input(change: dict, match: str) -> None:
+    features, labels = torch.randn(4, 2), torch.tensor([0, 1, 2, 0])
+    arguments = {
+        "train_features": features, "train_labels": labels,
+        "val_features": features, "val_labels": labels,
+        "test_features": features, "test_labels": labels,
+        "num_classes": 3, "epochs": 1, **change,
+    }  # fmt: skip
+    with pytest.raises(ValueError, match=match):
+        linear_probe(**arguments)
+
+
+def test_logistic_regression_needs_two_training_classes() -> None:
+    features = torch.randn(4, 2)
+    with pytest.raises(ValueError, match="two classes"):
+        logistic_regression_probe(
+            features, torch.zeros(4, dtype=torch.long), features, torch.tensor([0, 1, 0, 1]),
+            features, torch.tensor([0, 1, 0, 1]),
+        )  # fmt: skip
