@@ -220,5 +220,6 @@ def test_bad_inputs_raise_value_errors() -> None:
         contrastive_loss_from_labels(x1[None], y)
     with pytest.raises(ValueError, match="embeddings is empty"):
         contrastive_loss_from_labels(x1[:0], y[:0])
-    with pytest.raises(ValueError, match="similar_label"):
-        ContrastiveLoss(similar_label=True)
+    for bad_label in (True, 0.0, "0"):
+        with pytest.raises(ValueError, match="similar_label"):
+            ContrastiveLoss(similar_label=bad_label)  # type: ignore[arg-type]

@@ -40,7 +40,7 @@ def _dissimilarity(distance: Distance | None) -> Distance:
 
 
 def _check_similar_label(similar_label: int) -> None:
-    if isinstance(similar_label, bool) or similar_label not in (0, 1):
+    if type(similar_label) is not int or similar_label not in (0, 1):
         raise ValueError(f"similar_label must be 0 or 1, got {similar_label!r}")
 
 
