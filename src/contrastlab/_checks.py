@@ -1,7 +1,7 @@
 """Input validation shared by every public function.
 
 Errors are part of the API: each check raises ``ValueError`` with a message that names the argument,
-what was expected and what was received, so a bad call never turns into a NaN or a silent wrong answer.
+what was expected and what was received: a bad call never becomes a NaN or a silent wrong answer.
 """
 
 from __future__ import annotations
@@ -31,13 +31,15 @@ def check_float_tensor(name: str, tensor: object, ndim: int | Sequence[int] | No
 
 
 def check_labels(name: str, labels: object, expected_count: int) -> torch.Tensor:
-    """Require an integer (or bool) label vector of length ``expected_count``; return it flattened."""
+    """Require an integer label vector of length ``expected_count``; return it flattened."""
     if not isinstance(labels, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(labels).__name__}")
     if labels.is_floating_point() or labels.is_complex():
         raise ValueError(f"{name} must have an integer dtype, got {labels.dtype}")
     if labels.dim() > 1 and not (labels.dim() == 2 and labels.shape[1] == 1):
-        raise ValueError(f"{name} must be 1-D of shape [{expected_count}], got {tuple(labels.shape)}")
+        raise ValueError(
+            f"{name} must be 1-D of shape [{expected_count}], got {tuple(labels.shape)}"
+        )
     labels = labels.reshape(-1)
     if labels.numel() != expected_count:
         raise ValueError(
@@ -64,11 +66,13 @@ def check_choice(name: str, value: str, choices: Sequence[str]) -> None:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
 
 
-def reduce_loss(per_item: torch.Tensor, reduction: str, valid: torch.Tensor | None = None) -> torch.Tensor:
+def reduce_loss(
+    per_item: torch.Tensor, reduction: str, valid: torch.Tensor | None = None
+) -> torch.Tensor:
     """Reduce per-item losses with 'mean', 'sum' or 'none'.
 
-    ``valid`` ([N] bool) marks the items that count; the mean is taken over valid items only and is 0
-    (with zero gradient) when none is valid, never NaN. With 'none', invalid items are returned as 0.
+    ``valid`` ([N] bool) marks the items that count; the mean is taken over valid items only and
+    is 0 (with zero gradient) when none is valid, never NaN. With 'none', invalid items give 0.
     """
     check_choice("reduction", reduction, ("mean", "sum", "none"))
     if valid is not None:

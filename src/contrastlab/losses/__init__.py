@@ -1,16 +1,55 @@
-"""Contrastive losses: each a pure function plus a thin ``nn.Module`` holding its settings."""
+"""Contrastive losses: each a pure function plus a thin ``nn.Module`` holding its settings.
+
+Pair and triplet losses take any :mod:`contrastlab.distances` distance; the softmax losses
+(SupCon, NT-Xent, InfoNCE) share one exact, memory-bounded log-sum-exp kernel.
+"""
 
 from contrastlab.losses._logsumexp import contrast_logsumexp
+from contrastlab.losses.contrastive import (
+    ContrastiveLoss,
+    PairwiseContrastiveLoss,
+    contrastive_loss,
+    contrastive_loss_from_labels,
+)
 from contrastlab.losses.info_nce import InfoNCE, info_nce
+from contrastlab.losses.mining import (
+    batch_all_triplets,
+    batch_hard_triplets,
+    pair_masks,
+    semi_hard_triplets,
+    valid_triplet_mask,
+)
+from contrastlab.losses.nce import NCELoss, nce_loss
 from contrastlab.losses.ntxent import NTXentLoss, ntxent_loss
 from contrastlab.losses.supcon import SupConLoss, supcon_loss
+from contrastlab.losses.triplet import (
+    BatchTripletLoss,
+    TripletLoss,
+    batch_triplet_loss,
+    triplet_loss,
+)
 
 __all__ = [
+    "BatchTripletLoss",
+    "ContrastiveLoss",
     "InfoNCE",
+    "NCELoss",
     "NTXentLoss",
+    "PairwiseContrastiveLoss",
     "SupConLoss",
+    "TripletLoss",
+    "batch_all_triplets",
+    "batch_hard_triplets",
+    "batch_triplet_loss",
     "contrast_logsumexp",
+    "contrastive_loss",
+    "contrastive_loss_from_labels",
     "info_nce",
+    "nce_loss",
     "ntxent_loss",
+    "pair_masks",
+    "semi_hard_triplets",
     "supcon_loss",
+    "triplet_loss",
+    "valid_triplet_mask",
 ]

@@ -1,0 +1,79 @@
+"""``contrastlab pretrain | ce | linear | knn | plot``: the image pipeline's commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from contrastlab.cli.options import add_config_options, config_from_args
+
+
+def _print_summary(summary: dict) -> None:
+    print(json.dumps(summary, indent=2, sort_keys=True))
+    if "test_top1" in summary:
+        print(f"test top-1: {summary['test_top1']:.2f}%")
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from contrastlab.pipelines.image import ImageConfig, pretrain
+
+    _print_summary(pretrain(config_from_args(ImageConfig, args)))
+    return 0
+
+
+def _ce(args: argparse.Namespace) -> int:
+    from contrastlab.pipelines.image import ImageConfig, train_ce
+
+    _print_summary(train_ce(config_from_args(ImageConfig, args, method="ce")))
+    return 0
+
+
+def _linear(args: argparse.Namespace) -> int:
+    from contrastlab.pipelines.image import ImageConfig, linear_eval
+
+    _print_summary(linear_eval(config_from_args(ImageConfig, args)))
+    return 0
+
+
+def _knn(args: argparse.Namespace) -> int:
+    from contrastlab.pipelines.image import ImageConfig, knn_eval
+
+    accuracies = knn_eval(config_from_args(ImageConfig, args))
+    print(json.dumps({f"knn_{split}_top1": value for split, value in accuracies.items()}, indent=2))
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from contrastlab.evaluation.plots import plot_training_curves
+
+    run_dir = Path(args.run_dir)
+    metrics = run_dir / "metrics.jsonl"
+    if not metrics.is_file():
+        raise FileNotFoundError(
+            f"no metrics.jsonl in {run_dir}: is it a contrastlab run directory?"
+        )
+    print(plot_training_curves(metrics, run_dir / "training_curves.png"))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from contrastlab.pipelines.image import ImageConfig
+
+    commands = {
+        "pretrain": (
+            _pretrain,
+            "SupCon / SimCLR pretraining (--method supcon|simclr)",
+            frozenset(),
+        ),
+        "ce": (_ce, "supervised cross-entropy baseline", frozenset({"method"})),
+        "linear": (_linear, "linear evaluation of a pretrained encoder (--ckpt PATH)", frozenset()),
+        "knn": (_knn, "weighted kNN accuracy of a pretrained encoder (--ckpt PATH)", frozenset()),
+    }
+    for name, (func, help_text, skip) in commands.items():
+        parser = subparsers.add_parser(name, help=help_text, description=help_text)
+        add_config_options(parser, ImageConfig, skip=skip)
+        parser.set_defaults(func=func)
+    plot = subparsers.add_parser("plot", help="redraw a run's training curves PNG")
+    plot.add_argument("run_dir", help="a run directory holding metrics.jsonl")
+    plot.set_defaults(func=_plot)

@@ -1,0 +1,10 @@
+"""Training methods: how one batch becomes a loss (``forward(model, inputs, labels)``).
+
+Everything else (epochs, schedules, checkpoints, devices, DDP) is the shared loop's job
+(:func:`contrastlab.training.loop.fit`).
+"""
+
+from contrastlab.methods.contrastive_views import ContrastiveViewsMethod
+from contrastlab.methods.cross_entropy import CrossEntropyMethod
+
+__all__ = ["ContrastiveViewsMethod", "CrossEntropyMethod"]

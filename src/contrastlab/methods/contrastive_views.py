@@ -1,0 +1,66 @@
+"""SupCon and SimCLR pretraining: V augmented views per sample, one SupCon / NT-Xent loss.
+
+Under DDP the projections and labels of every process are gathered (with gradients) before the
+loss, so each anchor is contrasted with the whole global batch, not just its own process's share.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from contrastlab._checks import check_choice
+from contrastlab.data.views import MultiView
+from contrastlab.losses.supcon import supcon_loss
+from contrastlab.training.distributed import gather_no_grad, gather_with_grad
+from contrastlab.training.loop import StepOutput
+
+VIEW_METHODS = ("supcon", "simclr")
+
+
+class ContrastiveViewsMethod(nn.Module):
+    """``supcon``: positives share a label; ``simclr``: positives are views of the same sample.
+
+    Args:
+        augment: batch augmentation [B, ...] -> [B, ...] (random on every call).
+        method: 'supcon' or 'simclr'.
+        temperature: the loss temperature (``--temp``); the base temperature equals it for
+            SimCLR, and is SupContrast's 0.07 for SupCon.
+        n_views: views per sample.
+        memory: the loss's memory mode ('auto', 'dense', 'blocked').
+    """
+
+    def __init__(
+        self,
+        augment: nn.Module,
+        method: str = "supcon",
+        temperature: float = 0.07,
+        n_views: int = 2,
+        base_temperature: float | None = None,
+        memory: str = "auto",
+    ) -> None:
+        super().__init__()
+        check_choice("method", method, VIEW_METHODS)
+        self.views = MultiView(augment, n_views=n_views)
+        self.method = method
+        self.temperature = temperature
+        self.base_temperature = (
+            base_temperature
+            if base_temperature is not None
+            else (0.07 if method == "supcon" else temperature)
+        )
+        self.memory = memory
+
+    def forward(self, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> StepOutput:
+        views = self.views(inputs)  # [B, V, ...]
+        batch_size, n_views = views.shape[:2]
+        projections = model(views.flatten(0, 1)).view(batch_size, n_views, -1)
+        projections = gather_with_grad(projections)
+        loss = supcon_loss(
+            projections,
+            labels=gather_no_grad(labels) if self.method == "supcon" else None,
+            temperature=self.temperature,
+            base_temperature=self.base_temperature,
+            memory=self.memory,
+        )
+        return StepOutput(loss=loss, batch_size=batch_size)

@@ -1,0 +1,1 @@
+"""End-to-end pipelines: data -> model -> training loop -> evaluation -> run directory."""

@@ -1,0 +1,371 @@
+"""The SupContrast recipes as one pipeline.
+
+SupCon / SimCLR pretraining, the cross-entropy baseline, linear evaluation and a kNN monitor, on
+any image source, on CPU, one GPU or many (torchrun).
+
+Every run writes to its directory: ``config.yaml``, checkpoints (``last.pth``,
+``ckpt_epoch_N.pth``),
+``metrics.jsonl``, ``tensorboard/``, PNG plots and ``summary.json`` with the final figures.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from contrastlab.data.image_augment import (
+    ContrastiveImageAugment,
+    EvalImageTransform,
+    SupervisedImageAugment,
+)
+from contrastlab.data.image_sources import IMAGE_SOURCES, load_image_source
+from contrastlab.data.splits import DataSplits
+from contrastlab.evaluation.features import extract_features
+from contrastlab.evaluation.knn import knn_accuracy
+from contrastlab.evaluation.linear_probe import linear_probe
+from contrastlab.evaluation.metrics import topk_accuracy
+from contrastlab.evaluation.plots import plot_training_curves, plot_tsne
+from contrastlab.methods import ContrastiveViewsMethod, CrossEntropyMethod
+from contrastlab.models.registry import ENCODER_NAMES
+from contrastlab.models.supcon_resnet import SupCEResNet, SupConResNet
+from contrastlab.training import distributed
+from contrastlab.training.checkpoint import load_checkpoint
+from contrastlab.training.config import TrainConfig
+from contrastlab.training.loop import fit, resolve_device
+from contrastlab.training.rng import seed_everything
+
+PRETRAIN_METHODS = ("supcon", "simclr")
+
+
+@dataclass
+class ImageConfig(TrainConfig):
+    """Options of ``contrastlab pretrain | ce | linear | knn`` (SupContrast's names)."""
+
+    method: str = "supcon"
+    model: str = "resnet18"
+    stem: str = "cifar"
+    dataset: str = "digits"
+    data_folder: str | None = None
+    download: bool = False
+    size: int = 32
+    temp: float = 0.07
+    head: str = "mlp"
+    feat_dim: int = 128
+    n_views: int = 2
+    knn_every: int = 1
+    knn_k: int = 200
+    linear: bool = False
+    linear_epochs: int = 100
+    linear_learning_rate: float = 0.1
+    linear_batch_size: int = 256
+    eval_batch_size: int = 512
+    ckpt: str | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        if self.method not in (*PRETRAIN_METHODS, "ce"):
+            raise ValueError(
+                f"unknown --method {self.method!r}; valid: {', '.join((*PRETRAIN_METHODS, 'ce'))}"
+            )
+        if self.model not in ENCODER_NAMES:
+            raise ValueError(f"unknown --model {self.model!r}; valid: {', '.join(ENCODER_NAMES)}")
+        if self.dataset not in IMAGE_SOURCES:
+            raise ValueError(
+                f"unknown --dataset {self.dataset!r}; valid: {', '.join(IMAGE_SOURCES)}"
+            )
+        if not self.temp > 0:
+            raise ValueError(f"--temp must be > 0, got {self.temp!r}")
+        if self.n_views < 1 or (self.method == "simclr" and self.n_views < 2):
+            raise ValueError(f"--n_views must be >= 1 (>= 2 for simclr), got {self.n_views}")
+
+    def run_dir(self, default_name: str) -> Path:
+        return Path(self.out) if self.out else Path("runs") / default_name
+
+
+def load_data(config: ImageConfig) -> DataSplits:
+    return load_image_source(
+        config.dataset,
+        data_dir=config.data_folder,
+        size=config.size,
+        download=config.download,
+        seed=config.seed,
+    )
+
+
+def _model_spec(config: ImageConfig, data: DataSplits) -> dict[str, Any]:
+    """Everything needed to rebuild the network and its input transform from a checkpoint."""
+    return {
+        "model": config.model,
+        "stem": config.stem,
+        "head": config.head,
+        "feat_dim": config.feat_dim,
+        "in_channels": int(data.metadata["in_channels"]),
+        "size": config.size,
+        "mean": list(data.metadata["mean"]),
+        "std": list(data.metadata["std"]),
+        "class_names": list(data.class_names),
+        "dataset": config.dataset,
+    }
+
+
+def _check_fits(model: nn.Module, data: DataSplits, transform: nn.Module) -> None:
+    """Fail before training when the images do not fit the network (size, channels)."""
+    sample = transform(data.train.inputs[:2])
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(sample)
+    except (ValueError, RuntimeError) as error:
+        raise ValueError(
+            f"images of shape {tuple(data.input_shape)} do not fit the model: {error}"
+        ) from error
+    finally:
+        model.train(was_training)
+
+
+def _encode_splits(
+    encoder: nn.Module, data: DataSplits, transform: nn.Module, batch_size: int
+) -> dict[str, torch.Tensor]:
+    return {
+        name: extract_features(encoder, split.inputs, batch_size=batch_size, transform=transform)
+        for name, split in (("train", data.train), ("val", data.val), ("test", data.test))
+    }
+
+
+def _write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
+    path = run_dir / "summary.json"
+    existing = json.loads(path.read_text()) if path.is_file() else {}
+    existing.update(summary)
+    path.write_text(json.dumps(existing, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def pretrain(config: ImageConfig) -> dict[str, Any]:
+    """SupCon or SimCLR pretraining (main_supcon), optionally followed by linear evaluation."""
+    if config.method not in PRETRAIN_METHODS:
+        raise ValueError(f"pretrain --method must be supcon or simclr, got {config.method!r}")
+    run_dir = config.run_dir(f"{config.dataset}-{config.method}")
+    data = load_data(config)
+    spec = _model_spec(config, data)
+    seed_everything(config.seed)
+    model = SupConResNet(
+        config.model,
+        head=config.head,
+        feat_dim=config.feat_dim,
+        in_channels=spec["in_channels"],
+        stem=config.stem,
+    )
+    eval_transform = EvalImageTransform(config.size, spec["mean"], spec["std"])
+    _check_fits(model, data, eval_transform)
+    augment = ContrastiveImageAugment(config.size, spec["mean"], spec["std"])
+    method = ContrastiveViewsMethod(
+        augment, method=config.method, temperature=config.temp, n_views=config.n_views
+    )
+
+    def knn_monitor(trained: nn.Module, epoch: int) -> dict[str, float]:
+        if config.knn_every == 0 or (epoch % config.knn_every and epoch != config.epochs):
+            return {}
+        encoder = trained.encoder
+        train_features = extract_features(
+            encoder, data.train.inputs, config.eval_batch_size, transform=eval_transform
+        )
+        val_features = extract_features(
+            encoder, data.val.inputs, config.eval_batch_size, transform=eval_transform
+        )
+        accuracy = knn_accuracy(
+            train_features,
+            data.train.labels,
+            val_features,
+            data.val.labels,
+            data.num_classes,
+            k=min(config.knn_k, len(data.train)),
+        )
+        return {"knn_val_top1": accuracy}
+
+    result = fit(
+        model,
+        method,
+        data.train,
+        config,
+        run_dir,
+        evaluate=knn_monitor,
+        checkpoint_extra={"model_spec": spec, "kind": "supcon"},
+    )
+    summary: dict[str, Any] = {"method": config.method, "epochs": config.epochs}
+    if distributed.is_main_process():
+        if result.history:
+            summary["final_loss"] = result.history[-1]["loss"]
+            if "knn_val_top1" in result.history[-1]:
+                summary["knn_val_top1"] = result.history[-1]["knn_val_top1"]
+        plot_training_curves(run_dir / "metrics.jsonl", run_dir / "training_curves.png")
+        _write_summary(run_dir, summary)
+        if config.linear and result.last_checkpoint is not None:
+            linear_config = copy.copy(config)
+            linear_config.ckpt = str(result.last_checkpoint)
+            linear_config.out = str(run_dir)
+            summary.update(linear_eval(linear_config, data=data))
+    return summary
+
+
+def _load_encoder(checkpoint_path: str, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the pretrained network of a contrastlab or SupContrast checkpoint."""
+    checkpoint = load_checkpoint(checkpoint_path, map_location="cpu")
+    spec = checkpoint.get("model_spec")
+    if spec is None:  # a SupContrast checkpoint: its opt holds model, head and feat_dim
+        options = checkpoint.get("config", {})
+        spec = {
+            "model": options.get("model", "resnet50"),
+            "head": options.get("head", "mlp"),
+            "feat_dim": options.get("feat_dim", 128),
+            "in_channels": 3,
+            "stem": "cifar",
+        }
+    model = SupConResNet(
+        spec["model"],
+        head=spec.get("head", "mlp"),
+        feat_dim=spec.get("feat_dim", 128),
+        in_channels=spec.get("in_channels", 3),
+        stem=spec.get("stem", "cifar"),
+    )
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except RuntimeError as error:
+        raise ValueError(
+            f"{checkpoint_path} does not hold a {spec['model']} SupCon network: "
+            f"{str(error).splitlines()[0]}"
+        ) from error
+    return model.to(device).eval(), spec
+
+
+def linear_eval(config: ImageConfig, data: DataSplits | None = None) -> dict[str, Any]:
+    """Linear probe on the frozen encoder (main_linear): epoch chosen on val, test scored once."""
+    if not config.ckpt:
+        raise ValueError("linear evaluation needs --ckpt PATH (a pretraining checkpoint)")
+    device = resolve_device(config.device)
+    model, spec = _load_encoder(config.ckpt, device)
+    data = data if data is not None else load_data(config)
+    mean, std = spec.get("mean", data.metadata["mean"]), spec.get("std", data.metadata["std"])
+    transform = EvalImageTransform(config.size, mean, std)
+    _check_fits(model, data, transform)
+    features = _encode_splits(model.encoder, data, transform, config.eval_batch_size)
+    result = linear_probe(
+        features["train"],
+        data.train.labels,
+        features["val"],
+        data.val.labels,
+        features["test"],
+        data.test.labels,
+        num_classes=data.num_classes,
+        epochs=config.linear_epochs,
+        learning_rate=config.linear_learning_rate,
+        batch_size=config.linear_batch_size,
+        seed=config.seed,
+    )
+    run_dir = config.run_dir(Path(config.ckpt).parent.name + "-linear")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    plot_tsne(
+        features["test"],
+        data.test.labels,
+        data.class_names,
+        run_dir / "tsne_test.png",
+        seed=config.seed,
+        title=f"t-SNE of test features ({spec['model']})",
+    )
+    summary = {
+        "val_top1": result.val_top1,
+        "test_top1": result.test_top1,
+        "test_top5": result.test_top5,
+        "linear_best_epoch": result.best_epoch,
+    }
+    with (run_dir / "linear_metrics.jsonl").open("w") as stream:
+        stream.writelines(json.dumps(record) + "\n" for record in result.history)
+    _write_summary(run_dir, summary)
+    return summary
+
+
+def knn_eval(config: ImageConfig) -> dict[str, Any]:
+    """Weighted kNN (cosine, k = --knn_k) of test features against train features."""
+    if not config.ckpt:
+        raise ValueError("knn evaluation needs --ckpt PATH")
+    device = resolve_device(config.device)
+    model, spec = _load_encoder(config.ckpt, device)
+    data = load_data(config)
+    transform = EvalImageTransform(
+        config.size, spec.get("mean", data.metadata["mean"]), spec.get("std", data.metadata["std"])
+    )
+    features = _encode_splits(model.encoder, data, transform, config.eval_batch_size)
+    k = min(config.knn_k, len(data.train))
+    return {
+        split: knn_accuracy(
+            features["train"],
+            data.train.labels,
+            features[split],
+            getattr(data, split).labels,
+            data.num_classes,
+            k=k,
+        )
+        for split in ("val", "test")
+    }
+
+
+def train_ce(config: ImageConfig) -> dict[str, Any]:
+    """The cross-entropy baseline (main_ce); val top-1 each epoch, test scored once at the end
+    with the weights of the best validation epoch."""
+    run_dir = config.run_dir(f"{config.dataset}-ce")
+    data = load_data(config)
+    spec = _model_spec(config, data)
+    seed_everything(config.seed)
+    model = SupCEResNet(
+        config.model,
+        num_classes=data.num_classes,
+        in_channels=spec["in_channels"],
+        stem=config.stem,
+    )
+    eval_transform = EvalImageTransform(config.size, spec["mean"], spec["std"])
+    _check_fits(model, data, eval_transform)
+    method = CrossEntropyMethod(SupervisedImageAugment(config.size, spec["mean"], spec["std"]))
+    best: dict[str, Any] = {"val_top1": -1.0}
+
+    def validate(trained: nn.Module, epoch: int) -> dict[str, float]:
+        logits = extract_features(
+            trained, data.val.inputs, config.eval_batch_size, transform=eval_transform
+        )
+        top1 = topk_accuracy(logits, data.val.labels, ks=(1,))[0]
+        if top1 > best["val_top1"]:
+            best.update(val_top1=top1, epoch=epoch, state=copy.deepcopy(trained.state_dict()))
+        return {"val_top1": top1}
+
+    fit(
+        model,
+        method,
+        data.train,
+        config,
+        run_dir,
+        evaluate=validate,
+        checkpoint_extra={"model_spec": spec, "kind": "ce"},
+    )
+    if not distributed.is_main_process():
+        return {}
+    if "state" in best:
+        model.load_state_dict(best["state"])
+    logits = extract_features(
+        model, data.test.inputs, config.eval_batch_size, transform=eval_transform
+    )
+    test_top1, test_top5 = topk_accuracy(logits, data.test.labels, ks=(1, 5))
+    plot_training_curves(run_dir / "metrics.jsonl", run_dir / "training_curves.png")
+    summary = {
+        "method": "ce",
+        "val_top1": best["val_top1"],
+        "best_epoch": best.get("epoch"),
+        "test_top1": test_top1,
+        "test_top5": test_top5,
+    }
+    _write_summary(run_dir, summary)
+    return summary
