@@ -125,3 +125,15 @@ def test_simulated_classes_are_separable_by_envelope_spectrum() -> None:
     centroids = torch.stack([train[splits.train.labels == c].mean(0) for c in range(4)])
     predicted = torch.cdist(test, centroids).argmin(1)
     assert (predicted == splits.test.labels).float().mean() > 0.9
+
+
+def test_signal_source_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="unknown signal source 'wav'"):
+        load_signal_source("wav")
+    with pytest.raises(ValueError, match="reads no files"):
+        load_signal_source("bearing-sim", "/tmp")
+    with pytest.raises(ValueError, match=r"does not take options \['rpm'\]"):
+        load_signal_source("bearing-sim", rpm=1800)
+    monkeypatch.delenv("CONTRASTLAB_CWRU_DIR", raising=False)
+    with pytest.raises(ValueError, match="CONTRASTLAB_CWRU_DIR"):
+        load_signal_source("cwru")

@@ -30,7 +30,7 @@ class WDCNN(nn.Module):
         fc_dim: if given, a final ``Linear(widths[-1], fc_dim)`` + BN + ReLU (the paper's FC layer
             has 100 units) and ``feature_dim = fc_dim``.
 
-    ``min_input_length`` (512 with the defaults) is the shortest input that survives the pooling.
+    ``min_input_length`` (1024 with the defaults) is the shortest input that survives the pooling.
     """
 
     def __init__(
