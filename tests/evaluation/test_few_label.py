@@ -12,16 +12,6 @@ from contrastlab.evaluation.few_label import (
 )
 from contrastlab.evaluation.linear_probe import logistic_regression_probe
 
-
-@pytest.fixture
-def one_thread():
-    """Tiny matmuls gain nothing from threads and suffer from contention on shared CPUs."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 LABELS = torch.tensor([0] * 12 + [1] * 30 + [2] * 9 + [3] * 15)[
     torch.randperm(66, generator=torch.Generator().manual_seed(0))
 ]
@@ -79,7 +69,6 @@ def test_protocol_with_a_pluggable_scorer() -> None:
         run_few_label_protocol(LABELS, fit_and_score, (1,), n_draws=0)
 
 
-@pytest.mark.usefixtures("one_thread")
 def test_evaluate_few_label_on_separable_features() -> None:
     generator = torch.Generator().manual_seed(0)
     centres = 6 * torch.randn(4, 8, generator=generator)

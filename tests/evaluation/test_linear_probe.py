@@ -9,15 +9,6 @@ from contrastlab.evaluation.linear_probe import linear_probe, logistic_regressio
 from contrastlab.evaluation.metrics import topk_accuracy
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matmuls gain nothing from threads and suffer from contention on shared CPUs."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def blobs(n: int, generator: torch.Generator, num_classes: int = 5, dim: int = 16):
     """Gaussian blobs with well separated centres (offset so standardisation matters)."""
     centres = torch.randn(num_classes, dim, generator=torch.Generator().manual_seed(42)) * 5
