@@ -180,6 +180,9 @@ def cpc_loss(
 class CPCLoss(nn.Module):
     """CPC loss holding the ``K`` linear predictors ``W_k: H -> D`` (see :func:`cpc_loss`).
 
+    ``max_anchors`` (default 4096, ``None`` for all) caps the anchors scored per step, which
+    bounds memory to ``K * max_anchors * (N + 1) * D`` scores' inputs whatever ``B`` and ``T``.
+
     ``forward(z [B, T, D], context [B, T, H], generator=None, negative_indices=None)``
     returns ``(loss, accuracy [K])``. The predictors are parameters: optimise them with the encoder.
     """
@@ -190,7 +193,7 @@ class CPCLoss(nn.Module):
         latent_dim: int,
         prediction_steps: int = 8,
         n_negatives: int = 16,
-        max_anchors: int | None = None,
+        max_anchors: int | None = 4096,
     ) -> None:
         super().__init__()
         for name, value in (

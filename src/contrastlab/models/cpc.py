@@ -65,7 +65,7 @@ class CPC(nn.Module):
         kernel_sizes: Sequence[int] = (8, 4, 4, 4),
         strides: Sequence[int] = (4, 2, 2, 2),
         n_negatives: int = 16,
-        max_anchors: int | None = None,
+        max_anchors: int | None = 4096,
         pooling: str = "mean",
     ) -> None:
         super().__init__()
