@@ -1,0 +1,235 @@
+"""Every image command end to end on tiny configurations (digits at 8x8, a small CNN)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from contrastlab.cli import main
+from contrastlab.training.checkpoint import load_checkpoint
+
+TINY = [
+    "--dataset",
+    "digits",
+    "--model",
+    "smallcnn",
+    "--size",
+    "8",
+    "--batch_size",
+    "128",
+    "--learning_rate",
+    "0.05",
+    "--knn_every",
+    "1",
+    "--knn_k",
+    "20",
+    "--no-progress",
+]
+
+
+def run(*args: str) -> int:
+    return main([*args])
+
+
+def summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def assert_png(path: Path) -> None:
+    with Image.open(path) as image:
+        assert image.format == "PNG" and min(image.size) > 100
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("supcon")
+    assert (
+        run(
+            "pretrain",
+            *TINY,
+            "--epochs",
+            "2",
+            "--save_freq",
+            "1",
+            "--out",
+            str(run_dir),
+            "--linear",
+            "--linear_epochs",
+            "5",
+        )
+        == 0
+    )
+    return run_dir
+
+
+def test_pretrain_writes_a_complete_run_directory(pretrained: Path):
+    names = {p.name for p in pretrained.iterdir()}
+    assert {
+        "config.yaml",
+        "metrics.jsonl",
+        "summary.json",
+        "last.pth",
+        "ckpt_epoch_1.pth",
+        "ckpt_epoch_2.pth",
+        "training_curves.png",
+        "tsne_test.png",
+        "tensorboard",
+    } <= names
+    result = summary(pretrained)
+    assert {"test_top1", "test_top5", "val_top1", "knn_val_top1", "final_loss"} <= set(result)
+    assert result["test_top1"] > 50  # 2 tiny epochs are far above chance (10%)
+    assert_png(pretrained / "tsne_test.png")
+    assert_png(pretrained / "training_curves.png")
+    checkpoint = load_checkpoint(pretrained / "last.pth")
+    assert checkpoint["model_spec"]["model"] == "smallcnn"
+    assert checkpoint["config"]["method"] == "supcon"
+
+
+def test_linear_knn_and_plot_on_a_checkpoint(pretrained: Path, tmp_path: Path, capsys):
+    out = tmp_path / "linear"
+    assert (
+        run(
+            "linear",
+            *TINY,
+            "--ckpt",
+            str(pretrained / "last.pth"),
+            "--out",
+            str(out),
+            "--linear_epochs",
+            "3",
+        )
+        == 0
+    )
+    assert {"test_top1", "test_top5", "val_top1"} <= set(summary(out))
+    assert run("knn", *TINY, "--ckpt", str(pretrained / "last.pth")) == 0
+    assert "knn_test_top1" in capsys.readouterr().out
+    (pretrained / "training_curves.png").unlink()
+    assert run("plot", str(pretrained)) == 0
+    assert_png(pretrained / "training_curves.png")
+
+
+def test_resume_continues_to_the_requested_epoch(pretrained: Path, tmp_path: Path):
+    out = tmp_path / "resumed"
+    assert (
+        run(
+            "pretrain",
+            *TINY,
+            "--epochs",
+            "3",
+            "--knn_every",
+            "0",
+            "--out",
+            str(out),
+            "--resume",
+            str(pretrained / "ckpt_epoch_2.pth"),
+        )
+        == 0
+    )
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+    assert load_checkpoint(out / "last.pth")["epoch"] == 3
+
+
+@pytest.mark.parametrize("method", ["simclr", "ce"])
+def test_simclr_and_cross_entropy(method: str, tmp_path: Path):
+    command = ["ce"] if method == "ce" else ["pretrain", "--method", "simclr", "--temp", "0.5"]
+    assert run(*command, *TINY, "--epochs", "3", "--out", str(tmp_path)) == 0
+    result = summary(tmp_path)
+    if method == "ce":
+        assert {"test_top1", "test_top5", "val_top1"} <= set(result)
+        assert result["test_top1"] > 30  # chance is 10%
+    assert (tmp_path / "last.pth").is_file()
+
+
+def test_bad_input_gives_clear_errors_and_keeps_checkpoints(
+    pretrained: Path, tmp_path: Path, capsys
+):
+    before = (pretrained / "last.pth").read_bytes()
+    assert run("pretrain", *TINY, "--method", "byol", "--out", str(tmp_path / "a")) == 2
+    assert "unknown --method 'byol'" in capsys.readouterr().err
+    assert (
+        run(
+            "pretrain",
+            *TINY,
+            "--model",
+            "resnet18",
+            "--size",
+            "4",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "b"),
+        )
+        == 2
+    )
+    assert "do not fit the model" in capsys.readouterr().err
+    assert (
+        run(
+            "pretrain",
+            *TINY,
+            "--dataset",
+            "cifar10",
+            "--data_folder",
+            str(tmp_path / "missing"),
+            "--out",
+            str(tmp_path / "c"),
+        )
+        == 2
+    )
+    assert "download" in capsys.readouterr().err
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(before[: len(before) // 3])
+    assert run("linear", *TINY, "--ckpt", str(truncated), "--out", str(tmp_path / "d")) == 2
+    assert "truncated" in capsys.readouterr().err
+    config = tmp_path / "typo.yaml"
+    config.write_text("learning_rat: 0.1\n")
+    assert run("pretrain", "--config", str(config), "--out", str(tmp_path / "e")) == 2
+    assert "unknown option(s) ['learning_rat']" in capsys.readouterr().err
+    assert (pretrained / "last.pth").read_bytes() == before
+
+
+def test_supcontrast_checkpoint_can_be_evaluated(tmp_path: Path):
+    """A checkpoint as SupContrast writes it (opt Namespace, DataParallel-wrapped encoder)."""
+    import argparse
+
+    from contrastlab.models.supcon_resnet import SupConResNet
+
+    model = SupConResNet("resnet18", in_channels=3)
+    state = {
+        f"encoder.module.{k[len('encoder.') :]}" if k.startswith("encoder.") else k: v
+        for k, v in model.state_dict().items()
+    }
+    opt = argparse.Namespace(model="resnet18", head="mlp", feat_dim=128, dataset="cifar10")
+    torch.save({"opt": opt, "model": state, "optimizer": {}, "epoch": 1}, tmp_path / "last.pth")
+    folder = tmp_path / "images"
+    generator = torch.Generator().manual_seed(0)
+    for label in ("cat", "dog"):
+        (folder / label).mkdir(parents=True)
+        for index in range(12):
+            pixels = torch.randint(0, 255, (8, 8, 3), generator=generator, dtype=torch.uint8)
+            Image.fromarray(pixels.numpy()).save(folder / label / f"{index}.png")
+    out = tmp_path / "linear"
+    assert (
+        run(
+            "linear",
+            "--dataset",
+            "folder",
+            "--data_folder",
+            str(folder),
+            "--size",
+            "8",
+            "--ckpt",
+            str(tmp_path / "last.pth"),
+            "--out",
+            str(out),
+            "--linear_epochs",
+            "2",
+            "--no-progress",
+        )
+        == 0
+    )
+    assert 0 <= summary(out)["test_top1"] <= 100

@@ -1,0 +1,156 @@
+"""The shared training loop: exact resume, NaN guard, logging, batching."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from contrastlab.data.splits import LabeledTensors
+from contrastlab.training.checkpoint import load_checkpoint
+from contrastlab.training.config import TrainConfig, build_config
+from contrastlab.training.loop import (
+    StepOutput,
+    TrainingDivergedError,
+    count_batches,
+    epoch_batches,
+    fit,
+)
+
+
+class NoisyClassification(nn.Module):
+    """A method that draws from the global RNG every step, like an augmentation does."""
+
+    def __init__(self, explode_at_epoch: int | None = None) -> None:
+        super().__init__()
+        self.explode_at_epoch = explode_at_epoch
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def forward(self, model, inputs, labels):
+        self.steps += 1
+        logits = model(inputs + 0.3 * torch.randn_like(inputs))
+        loss = F.cross_entropy(logits, labels)
+        if self.explode_at_epoch is not None and int(self.steps) > 4 * (self.explode_at_epoch - 1):
+            loss = loss * float("nan")
+        return StepOutput(loss=loss, metrics={"noise_check": 1.0}, batch_size=len(labels))
+
+
+def make_data(n: int = 64) -> LabeledTensors:
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(n, 5, generator=generator)
+    labels = (inputs[:, 0] > 0).long() + (inputs[:, 1] > 0).long()
+    return LabeledTensors(inputs, labels)
+
+
+def make_model() -> nn.Module:
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Linear(5, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3))
+
+
+def config(**overrides) -> TrainConfig:
+    values = dict(
+        epochs=4,
+        batch_size=16,
+        learning_rate=0.1,
+        cosine=True,
+        warm=True,
+        warm_epochs=1,
+        save_freq=2,
+        progress=False,
+        seed=3,
+    )
+    values.update(overrides)
+    return build_config(TrainConfig, values)
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path: Path):
+    straight_model = make_model()
+    fit(straight_model, NoisyClassification(), make_data(), config(), tmp_path / "straight")
+
+    interrupted_model = make_model()
+    fit(
+        interrupted_model,
+        NoisyClassification(),
+        make_data(),
+        config(epochs=4),
+        tmp_path / "cut",
+        checkpoint_extra=None,
+    )
+    # Re-run epochs 3-4 from the epoch-2 checkpoint in a fresh model and method.
+    resumed_model = make_model()
+    result = fit(
+        resumed_model,
+        NoisyClassification(),
+        make_data(),
+        config(resume=str(tmp_path / "cut" / "ckpt_epoch_2.pth")),
+        tmp_path / "cut",
+    )
+    for expected, actual in zip(
+        straight_model.state_dict().values(), resumed_model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(expected, actual)
+    assert [record["epoch"] for record in result.history] == [1, 2, 3, 4]
+    lines = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4]
+
+
+def test_training_reduces_the_loss_and_logs_every_epoch(tmp_path: Path):
+    result = fit(make_model(), NoisyClassification(), make_data(), config(epochs=6), tmp_path)
+    losses = [record["loss"] for record in result.history]
+    assert losses[-1] < 0.8 * losses[0]
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == list(range(1, 7))
+    assert {"loss", "lr", "noise_check", "epoch_seconds"} <= set(records[0])
+    assert any((tmp_path / "tensorboard").iterdir())
+    assert (tmp_path / "config.yaml").is_file()
+    saved = sorted(p.name for p in tmp_path.glob("*.pth"))
+    assert saved == ["ckpt_epoch_2.pth", "ckpt_epoch_4.pth", "ckpt_epoch_6.pth", "last.pth"]
+    checkpoint = load_checkpoint(tmp_path / "last.pth")
+    assert checkpoint["epoch"] == 6 and checkpoint["config"]["batch_size"] == 16
+    assert {"optimizer", "scaler", "rng", "method", "history"} <= set(checkpoint)
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path: Path):
+    with pytest.raises(TrainingDivergedError, match=r"loss became nan at epoch 3.*last good"):
+        fit(make_model(), NoisyClassification(explode_at_epoch=3), make_data(), config(), tmp_path)
+    assert load_checkpoint(tmp_path / "last.pth")["epoch"] == 2
+
+
+def test_resume_from_a_checkpoint_without_optimizer_state_is_refused(tmp_path: Path):
+    torch.save({"model": make_model().state_dict()}, tmp_path / "weights.pth")
+    with pytest.raises(ValueError, match="cannot be resumed"):
+        fit(
+            make_model(),
+            NoisyClassification(),
+            make_data(),
+            config(resume=str(tmp_path / "weights.pth")),
+            tmp_path / "run",
+        )
+
+
+def test_epoch_batches_are_a_deterministic_partition():
+    batches = list(epoch_batches(50, 16, seed=1, epoch=3))
+    assert len(batches) == count_batches(50, 16) == 3
+    seen = torch.cat(batches)
+    assert len(set(seen.tolist())) == 48  # drop_last: 3 full batches, no repeats
+    assert all(torch.equal(a, b) for a, b in zip(batches, epoch_batches(50, 16, 1, 3), strict=True))
+    assert not torch.equal(batches[0], next(epoch_batches(50, 16, seed=1, epoch=4)))
+    assert [len(b) for b in epoch_batches(10, 16, seed=0, epoch=1)] == [10]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"epochs": 0}, "--epochs"),
+        ({"learning_rate": -1.0}, "--learning_rate"),
+        ({"precision": "8-bit"}, "--precision"),
+        ({"bogus": 1}, "unknown option"),
+    ],
+)
+def test_bad_configuration_is_rejected(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        config(**overrides)
