@@ -11,6 +11,7 @@ from contrastlab.losses.contrastive import (
     contrastive_loss,
     contrastive_loss_from_labels,
 )
+from contrastlab.losses.cpc import CPCLoss, cpc_loss, draw_negative_indices
 from contrastlab.losses.info_nce import InfoNCE, info_nce
 from contrastlab.losses.mining import (
     batch_all_triplets,
@@ -31,6 +32,7 @@ from contrastlab.losses.triplet import (
 
 __all__ = [
     "BatchTripletLoss",
+    "CPCLoss",
     "ContrastiveLoss",
     "InfoNCE",
     "NCELoss",
@@ -44,6 +46,8 @@ __all__ = [
     "contrast_logsumexp",
     "contrastive_loss",
     "contrastive_loss_from_labels",
+    "cpc_loss",
+    "draw_negative_indices",
     "info_nce",
     "nce_loss",
     "ntxent_loss",

@@ -58,6 +58,8 @@ class ImageConfig(TrainConfig):
     head: str = "mlp"
     feat_dim: int = 128
     n_views: int = 2
+    crop_min_scale: float = 0.2
+    flip_p: float = 0.5
     knn_every: int = 1
     knn_k: int = 200
     linear: bool = False
@@ -79,6 +81,8 @@ class ImageConfig(TrainConfig):
             raise ValueError(
                 f"unknown --dataset {self.dataset!r}; valid: {', '.join(IMAGE_SOURCES)}"
             )
+        if not 0 < self.crop_min_scale <= 1 or not 0 <= self.flip_p <= 1:
+            raise ValueError("--crop_min_scale must be in (0, 1] and --flip_p in [0, 1]")
         if not self.temp > 0:
             raise ValueError(f"--temp must be > 0, got {self.temp!r}")
         if self.n_views < 1 or (self.method == "simclr" and self.n_views < 2):
@@ -164,7 +168,13 @@ def pretrain(config: ImageConfig) -> dict[str, Any]:
     )
     eval_transform = EvalImageTransform(config.size, spec["mean"], spec["std"])
     _check_fits(model, data, eval_transform)
-    augment = ContrastiveImageAugment(config.size, spec["mean"], spec["std"])
+    augment = ContrastiveImageAugment(
+        config.size,
+        spec["mean"],
+        spec["std"],
+        scale=(config.crop_min_scale, 1.0),
+        flip_p=config.flip_p,
+    )
     method = ContrastiveViewsMethod(
         augment, method=config.method, temperature=config.temp, n_views=config.n_views
     )
@@ -330,7 +340,14 @@ def train_ce(config: ImageConfig) -> dict[str, Any]:
     )
     eval_transform = EvalImageTransform(config.size, spec["mean"], spec["std"])
     _check_fits(model, data, eval_transform)
-    method = CrossEntropyMethod(SupervisedImageAugment(config.size, spec["mean"], spec["std"]))
+    augment = SupervisedImageAugment(
+        config.size,
+        spec["mean"],
+        spec["std"],
+        scale=(config.crop_min_scale, 1.0),
+        flip_p=config.flip_p,
+    )
+    method = CrossEntropyMethod(augment)
     best: dict[str, Any] = {"val_top1": -1.0}
 
     def validate(trained: nn.Module, epoch: int) -> dict[str, float]:
