@@ -8,7 +8,9 @@ exit code). Add a new command by appending its module name to ``_COMMAND_MODULES
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -38,8 +40,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    from contrastlab.training import distributed
+
     try:
-        return int(args.func(args) or 0)
+        # Under torchrun: one process group for the whole command; only rank 0 prints results.
+        with distributed.process_group_from_environment():
+            if distributed.is_main_process():
+                return int(args.func(args) or 0)
+            with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+                return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError) as error:
         print(f"contrastlab {args.command}: error: {error}", file=sys.stderr)
         return 2

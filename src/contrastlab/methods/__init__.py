@@ -6,5 +6,6 @@ Everything else (epochs, schedules, checkpoints, devices, DDP) is the shared loo
 
 from contrastlab.methods.contrastive_views import ContrastiveViewsMethod
 from contrastlab.methods.cross_entropy import CrossEntropyMethod
+from contrastlab.methods.moco import MoCoMethod
 
-__all__ = ["ContrastiveViewsMethod", "CrossEntropyMethod"]
+__all__ = ["ContrastiveViewsMethod", "CrossEntropyMethod", "MoCoMethod"]

@@ -31,7 +31,7 @@ from contrastlab.evaluation.knn import knn_accuracy
 from contrastlab.evaluation.linear_probe import linear_probe
 from contrastlab.evaluation.metrics import topk_accuracy
 from contrastlab.evaluation.plots import plot_training_curves, plot_tsne
-from contrastlab.methods import ContrastiveViewsMethod, CrossEntropyMethod
+from contrastlab.methods import ContrastiveViewsMethod, CrossEntropyMethod, MoCoMethod
 from contrastlab.models.registry import ENCODER_NAMES
 from contrastlab.models.supcon_resnet import SupCEResNet, SupConResNet
 from contrastlab.training import distributed
@@ -40,7 +40,7 @@ from contrastlab.training.config import TrainConfig
 from contrastlab.training.loop import fit, resolve_device
 from contrastlab.training.rng import seed_everything
 
-PRETRAIN_METHODS = ("supcon", "simclr")
+PRETRAIN_METHODS = ("supcon", "simclr", "moco")
 
 
 @dataclass
@@ -60,6 +60,9 @@ class ImageConfig(TrainConfig):
     n_views: int = 2
     crop_min_scale: float = 0.2
     flip_p: float = 0.5
+    moco_queue_size: int = 4096
+    moco_momentum: float = 0.999
+    moco_supervised: bool = False
     knn_every: int = 1
     knn_k: int = 200
     linear: bool = False
@@ -87,6 +90,11 @@ class ImageConfig(TrainConfig):
             raise ValueError(f"--temp must be > 0, got {self.temp!r}")
         if self.n_views < 1 or (self.method == "simclr" and self.n_views < 2):
             raise ValueError(f"--n_views must be >= 1 (>= 2 for simclr), got {self.n_views}")
+        if self.moco_queue_size < 1 or not 0 <= self.moco_momentum < 1:
+            raise ValueError(
+                f"--moco_queue_size must be >= 1 and --moco_momentum in [0, 1), got "
+                f"{self.moco_queue_size} and {self.moco_momentum}"
+            )
 
     def run_dir(self, default_name: str) -> Path:
         return Path(self.out) if self.out else Path("runs") / default_name
@@ -152,9 +160,11 @@ def _write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
 
 
 def pretrain(config: ImageConfig) -> dict[str, Any]:
-    """SupCon or SimCLR pretraining (main_supcon), optionally followed by linear evaluation."""
+    """SupCon, SimCLR or MoCo pretraining (main_supcon), then optionally linear evaluation."""
     if config.method not in PRETRAIN_METHODS:
-        raise ValueError(f"pretrain --method must be supcon or simclr, got {config.method!r}")
+        raise ValueError(
+            f"pretrain --method must be one of {', '.join(PRETRAIN_METHODS)}, got {config.method!r}"
+        )
     run_dir = config.run_dir(f"{config.dataset}-{config.method}")
     data = load_data(config)
     spec = _model_spec(config, data)
@@ -175,9 +185,21 @@ def pretrain(config: ImageConfig) -> dict[str, Any]:
         scale=(config.crop_min_scale, 1.0),
         flip_p=config.flip_p,
     )
-    method = ContrastiveViewsMethod(
-        augment, method=config.method, temperature=config.temp, n_views=config.n_views
-    )
+    if config.method == "moco":
+        method: nn.Module = MoCoMethod(
+            model,
+            augment,
+            feature_dim=config.feat_dim,
+            queue_size=config.moco_queue_size,
+            momentum=config.moco_momentum,
+            temperature=config.temp,
+            supervised=config.moco_supervised,
+            seed=config.seed,
+        )
+    else:
+        method = ContrastiveViewsMethod(
+            augment, method=config.method, temperature=config.temp, n_views=config.n_views
+        )
 
     def knn_monitor(trained: nn.Module, epoch: int) -> dict[str, float]:
         if config.knn_every == 0 or (epoch % config.knn_every and epoch != config.epochs):

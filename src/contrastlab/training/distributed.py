@@ -1,11 +1,38 @@
-"""A thin layer over torch.distributed: rank queries that also work without a process group."""
+"""A thin layer over torch.distributed for contrastive training.
+
+* **Process groups from torchrun.** :func:`init_from_environment` reads the variables ``torchrun``
+  sets (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``) and creates the
+  default group: gloo on CPU, NCCL for CUDA tensors (``'cpu:gloo,cuda:nccl'`` when a GPU is present,
+  so CPU tensors still work). Every rank query also works without a process group (rank 0 of 1).
+* **Gathers that carry gradients.** A contrastive loss over the global batch needs every rank's
+  embeddings. :func:`gather_with_grad` concatenates them in rank order; its backward *sums* the
+  gradient each rank computed for a slice and hands each rank its own slice. With DDP averaging the
+  parameter gradients over W ranks, a loss computed identically on every rank then yields exactly
+  the single-process gradient of the same global batch::
+
+      grad_r = sum_{k} dL_k / dz_r = W * dL / dz_r,   DDP: (1 / W) * sum_r grad_r * dz_r / dtheta
+                                                          = dL / dtheta
+
+  A backward that returns only the local slice (no sum) gives gradients W times too small; a gather
+  without autograd (``dist.all_gather``) drops every cross-rank term.
+* **SyncBatchNorm on CPU.** torch's ``nn.SyncBatchNorm`` only runs on GPUs; on CPU
+  :func:`convert_sync_batchnorm` uses :class:`CPUSyncBatchNorm` (global mean and variance from
+  differentiable all-reduces over gloo), so ``--syncBN`` and the tests work on CPU too.
+"""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+from torch import nn
+
+TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
 
 def is_distributed() -> bool:
@@ -24,34 +51,314 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
+def local_rank() -> int:
+    """This process's index on its machine (``LOCAL_RANK`` under torchrun, else 0)."""
+    return int(os.environ.get("LOCAL_RANK", 0))
+
+
 def launched_by_torchrun() -> bool:
     """True inside a process started by ``torchrun`` (it sets WORLD_SIZE and LOCAL_RANK)."""
     return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
-def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
-    """Concatenate ``tensor`` [n, ...] from every rank along dim 0, rank order, keeping gradients.
+def default_backend() -> str:
+    """``'cpu:gloo,cuda:nccl'`` when CUDA is available (each collective follows its tensors'
+    device), else ``'gloo'``."""
+    return "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
 
-    Uses ``torch.distributed.nn.functional.all_gather``, whose backward sums the incoming gradients
-    across ranks and returns this rank's slice, so each rank's loss over the global batch sends
-    gradient to every rank's embeddings. Without a process group, returns ``tensor`` itself.
+
+def init_from_environment(backend: str | None = None, timeout_s: float = 1800.0) -> bool:
+    """Create the default process group from torchrun's environment variables.
+
+    Does nothing (returns False) outside torchrun or when a group already exists, so it is safe to
+    call from several entry points. On a CUDA machine the process's device is set to
+    ``cuda:LOCAL_RANK`` first, as NCCL requires. The group is destroyed at interpreter exit unless
+    :func:`destroy` is called earlier.
+
+    Args:
+        backend: torch.distributed backend; default :func:`default_backend`.
+        timeout_s: how long a collective may wait for the other ranks before failing.
+
+    Returns:
+        True when this call created the group.
+
+    Raises:
+        ValueError: a torchrun variable is missing or malformed, or LOCAL_RANK names a GPU that
+            does not exist.
     """
-    if not is_distributed() or world_size() == 1:
-        return tensor
-    from torch.distributed.nn.functional import all_gather
+    if is_distributed() or not launched_by_torchrun():
+        return False
+    if not dist.is_available():
+        raise ValueError("launched by torchrun, but this torch build has no torch.distributed")
+    missing = [name for name in TORCHRUN_VARIABLES if name not in os.environ]
+    if missing:
+        raise ValueError(f"launched by torchrun, but the environment lacks {missing}")
+    try:
+        ranks = {name: int(os.environ[name]) for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    except ValueError as error:
+        raise ValueError(f"RANK, WORLD_SIZE and LOCAL_RANK must be integers: {error}") from error
+    if not 0 <= ranks["RANK"] < ranks["WORLD_SIZE"]:
+        raise ValueError(f"RANK {ranks['RANK']} is not in [0, WORLD_SIZE={ranks['WORLD_SIZE']})")
+    if torch.cuda.is_available():
+        if ranks["LOCAL_RANK"] >= torch.cuda.device_count():
+            raise ValueError(
+                f"LOCAL_RANK {ranks['LOCAL_RANK']} but only {torch.cuda.device_count()} CUDA "
+                "device(s): lower --nproc_per_node"
+            )
+        torch.cuda.set_device(ranks["LOCAL_RANK"])
+    dist.init_process_group(
+        backend=backend or default_backend(),
+        init_method="env://",
+        timeout=timedelta(seconds=timeout_s),
+    )
+    atexit.register(destroy)
+    return True
 
-    return torch.cat(all_gather(tensor), dim=0)
+
+def destroy() -> None:
+    """Destroy the default process group, if there is one."""
+    if is_distributed():
+        dist.destroy_process_group()
 
 
-def gather_no_grad(tensor: torch.Tensor) -> torch.Tensor:
-    """Concatenate ``tensor`` from every rank along dim 0 (labels, indices: no gradient)."""
-    if not is_distributed() or world_size() == 1:
-        return tensor
-    parts = [torch.empty_like(tensor) for _ in range(world_size())]
-    dist.all_gather(parts, tensor.contiguous())
-    return torch.cat(parts, dim=0)
+@contextlib.contextmanager
+def process_group_from_environment(backend: str | None = None) -> Iterator[bool]:
+    """``with process_group_from_environment():`` init under torchrun, destroy on exit.
+
+    Yields True when the block runs in a group this context created (and will destroy).
+    """
+    created = init_from_environment(backend)
+    try:
+        yield created
+    finally:
+        if created:
+            destroy()
 
 
 def barrier() -> None:
     if is_distributed():
         dist.barrier()
+
+
+def _check_same_shape(tensor: torch.Tensor) -> None:
+    """Raise ValueError (on every rank) unless all ranks pass tensors of one shape."""
+    shape = torch.tensor([tensor.dim(), *tensor.shape], dtype=torch.long)
+    padded = torch.full((9,), -1, dtype=torch.long)
+    padded[: min(len(shape), 9)] = shape[:9]
+    shapes = _all_gather(padded.to(tensor.device)).view(world_size(), 9)
+    if not bool((shapes == shapes[:1]).all()):
+        raise ValueError(
+            "every rank must gather tensors of the same shape (same per-rank batch), got "
+            f"[ndim, *shape] = {shapes.cpu().tolist()}"
+        )
+
+
+# Recent torch renamed all_gather_into_tensor / reduce_scatter_tensor (now deprecated) to *_single.
+_all_gather_single = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
+_reduce_scatter_single = getattr(dist, "reduce_scatter_single", None) or dist.reduce_scatter_tensor
+
+
+def _all_gather(tensor: torch.Tensor) -> torch.Tensor:
+    """[n, ...] on each rank -> [W * n, ...] in rank order (no autograd)."""
+    tensor = tensor.contiguous()
+    gathered = tensor.new_empty((world_size() * tensor.shape[0], *tensor.shape[1:]))
+    _all_gather_single(gathered, tensor)
+    return gathered
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.rows = tensor.shape[0]
+        return _all_gather(tensor)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        grad = grad.contiguous()
+        if grad.device.type == "cuda":  # NCCL has reduce-scatter: W times less traffic
+            local = grad.new_empty((ctx.rows, *grad.shape[1:]))
+            _reduce_scatter_single(local, grad, op=dist.ReduceOp.SUM)
+            return local
+        total = grad.clone()
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+        return total[rank() * ctx.rows : (rank() + 1) * ctx.rows]
+
+
+def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``tensor`` [n, ...] from every rank along dim 0, in rank order, with gradients.
+
+    Returns [W * n, ...]; rows ``[r * n, (r + 1) * n)`` are rank r's. The backward sums the
+    gradients every rank computed for those rows and returns them to rank r (see the module
+    docstring for why that, with DDP's averaging, reproduces the single-process gradient).
+    Without a process group (or with one rank) returns ``tensor`` itself.
+
+    Raises:
+        ValueError: the ranks passed tensors of different shapes.
+    """
+    if not is_distributed() or world_size() == 1:
+        return tensor
+    _check_same_shape(tensor)
+    return _GatherWithGrad.apply(tensor)
+
+
+def gather_no_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``tensor`` [n, ...] from every rank along dim 0, in rank order, detached
+    (labels, momentum-encoder keys, indices)."""
+    if not is_distributed() or world_size() == 1:
+        return tensor.detach()
+    _check_same_shape(tensor)
+    return _all_gather(tensor.detach())
+
+
+class _AllReduceSum(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        total = tensor.clone()
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        # y = sum_k x_k is used by every rank's loss: dL/dx_r = sum_k dL_k/dy.
+        total = grad.clone()
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+        return total
+
+
+def all_reduce_sum_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum ``tensor`` over ranks (same shape everywhere), differentiably; identity without DDP."""
+    if not is_distributed() or world_size() == 1:
+        return tensor
+    return _AllReduceSum.apply(tensor)
+
+
+def mean_across_ranks(values: Sequence[float | torch.Tensor]) -> list[float]:
+    """Average scalars over ranks with one all-reduce; plain floats without a process group.
+
+    Used for the logged loss and metrics, and so that every rank sees the same value in the NaN
+    guard (a rank that stopped alone would leave the others waiting in a collective).
+    """
+    tensors = [
+        value.detach().reshape(()).double()
+        if isinstance(value, torch.Tensor)
+        else torch.tensor(float(value), dtype=torch.float64)
+        for value in values
+    ]
+    if not tensors:
+        return []
+    device = next((t.device for t in tensors if t.device.type != "cpu"), torch.device("cpu"))
+    stacked = torch.stack([t.to(device) for t in tensors])
+    if is_distributed() and world_size() > 1:
+        dist.all_reduce(stacked, op=dist.ReduceOp.SUM)
+        stacked /= world_size()
+    return [float(value) for value in stacked.cpu()]
+
+
+def broadcast_state(module: nn.Module, source: int = 0) -> None:
+    """Copy every parameter and buffer of ``module`` from rank ``source`` to all ranks (in place).
+
+    DDP does this for the model; the loop uses it for a method's own state (a MoCo queue and
+    momentum encoder), so every rank starts from the same one.
+    """
+    if not is_distributed() or world_size() == 1:
+        return
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            dist.broadcast(tensor.data, src=source)
+
+
+class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """Batch norm over the global batch of all ranks, for CPU tensors (gloo).
+
+    torch's ``nn.SyncBatchNorm`` runs only on GPUs (and DDP refuses it on CPU modules). In training
+    mode under a process group this layer normalises with the statistics of the global batch, over
+    the n = sum_r n_r values per channel of all ranks::
+
+        mu = sum_r sum x / n,   var = sum_r sum (x - mu)^2 / n,
+        y = (x - mu) / sqrt(var + eps) * w + b
+
+    in float32, with two differentiable all-reduces (the two-pass variance stays accurate), and
+    updates the running statistics with the unbiased variance ``var * n / (n - 1)`` as torch does.
+    In eval mode, or without a process group, it is plain batch norm. Parameters and buffers are
+    those of ``BatchNorm*d``, so state dicts load either way.
+    """
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2-D input [N, C, ...], got {tuple(input.shape)}")
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if not (self.training and is_distributed()):
+            return super().forward(input)
+        if input.device.type != "cpu":
+            raise ValueError(
+                f"CPUSyncBatchNorm got a {input.device.type} tensor: move the model to its device "
+                "before convert_sync_batchnorm (GPU models get nn.SyncBatchNorm)"
+            )
+        self._check_input_dim(input)
+        channels = input.shape[1]
+        shape = [1, channels] + [1] * (input.dim() - 2)
+        reduce_dims = [0, *range(2, input.dim())]
+        x = input.to(torch.promote_types(input.dtype, torch.float32))
+        local_count = x.new_full((1,), input.numel() // max(channels, 1))
+        sums = all_reduce_sum_with_grad(torch.cat([x.sum(dim=reduce_dims), local_count]))
+        count = sums[-1].detach()
+        if float(count) < 2:
+            raise ValueError(
+                f"batch norm needs more than one value per channel over all ranks, got input "
+                f"{tuple(input.shape)} on {world_size()} rank(s)"
+            )
+        mean = sums[:-1] / count
+        centred = x - mean.view(shape)
+        var = all_reduce_sum_with_grad((centred * centred).sum(dim=reduce_dims)) / count
+        output = centred * torch.rsqrt(var + self.eps).view(shape)
+        if self.affine:
+            output = output * self.weight.view(shape) + self.bias.view(shape)
+        if self.track_running_stats and self.running_mean is not None:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                factor = (
+                    1.0 / float(self.num_batches_tracked)
+                    if self.momentum is None
+                    else self.momentum
+                )
+                self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), factor)
+                unbiased = var.detach() * count / (count - 1)
+                self.running_var.lerp_(unbiased.to(self.running_var.dtype), factor)
+        return output.to(input.dtype)
+
+
+def _to_cpu_sync(module: nn.Module) -> nn.Module:
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(
+        module, (CPUSyncBatchNorm, nn.SyncBatchNorm)
+    ):
+        converted = CPUSyncBatchNorm(
+            module.num_features,
+            module.eps,
+            module.momentum,
+            module.affine,
+            module.track_running_stats,
+        )
+        # The same Parameter and buffer objects: an optimizer built before keeps working.
+        converted.weight, converted.bias = module.weight, module.bias
+        converted.running_mean = module.running_mean
+        converted.running_var = module.running_var
+        converted.num_batches_tracked = module.num_batches_tracked
+        converted.train(module.training)
+        return converted
+    for name, child in module.named_children():
+        module.add_module(name, _to_cpu_sync(child))
+    return module
+
+
+def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
+    """Replace every ``BatchNorm*d`` of ``module`` by a synchronised one; returns the result.
+
+    GPU modules get torch's ``nn.SyncBatchNorm``; CPU modules get :class:`CPUSyncBatchNorm`.
+    Children are replaced in place (the same parameter objects are kept), so a module that holds
+    the converted one sees the change; a batch-norm ``module`` itself is returned converted.
+    """
+    on_cpu = all(t.device.type == "cpu" for t in [*module.parameters(), *module.buffers()])
+    if on_cpu:
+        return _to_cpu_sync(module)
+    return nn.SyncBatchNorm.convert_sync_batchnorm(module)

@@ -113,12 +113,18 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
-def _prepare_model(model: nn.Module, config: TrainConfig, device: torch.device) -> nn.Module:
+def _prepare_model(
+    model: nn.Module, method: nn.Module, config: TrainConfig, device: torch.device
+) -> nn.Module:
+    """Under DDP: SyncBN (``--syncBN``, also in the method, e.g. a MoCo key encoder), the method's
+    state copied from rank 0, and the model wrapped in DDP. Without DDP the model itself."""
     model.to(device)
     if not distributed.is_distributed():
         return model
     if config.syncBN:
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = distributed.convert_sync_batchnorm(model)
+        distributed.convert_sync_batchnorm(method)
+    distributed.broadcast_state(method)
     device_ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
@@ -158,10 +164,6 @@ class _RunLogger:
             self.writer.close()
 
 
-def _as_float(value: float | torch.Tensor) -> float:
-    return float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
-
-
 def fit(
     model: nn.Module,
     method: nn.Module,
@@ -189,6 +191,7 @@ def fit(
         TrainingDivergedError: the loss became NaN or inf (earlier checkpoints are kept).
     """
     config.validate()
+    distributed.init_from_environment()  # no-op unless under torchrun without a group yet
     run_dir = Path(run_dir)
     main_process = distributed.is_main_process()
     device = resolve_device(config.device)
@@ -227,7 +230,7 @@ def fit(
         if distributed.world_size() > 1:  # each rank drew from its own stream
             torch.manual_seed(config.seed + distributed.rank() + 7919 * start_epoch)
 
-    wrapped = _prepare_model(model, config, device)
+    wrapped = _prepare_model(model, method, config, device)
     schedule = config.schedule()
     n_batches = count_batches(len(train), config.batch_size)
     logger = _RunLogger(run_dir, history, enabled=main_process)
@@ -267,7 +270,11 @@ def fit(
                 labels = train.labels[indices].to(device, non_blocking=True)
                 with autocast_context(device, config.precision):
                     output = method(wrapped, inputs, labels)
-                loss_value = float(output.loss.detach())
+                # Averaged over ranks: the logged loss is the global batch's, and every rank
+                # takes the same branch of the NaN guard below.
+                loss_value, *metric_values = distributed.mean_across_ranks(
+                    [output.loss, *output.metrics.values()]
+                )
                 if not math.isfinite(loss_value):
                     kept = (
                         f"; the last good checkpoint is {last_checkpoint}"
@@ -284,10 +291,8 @@ def fit(
                 scaler.step(optimizer)
                 scaler.update()
                 meters["loss"].update(loss_value, output.batch_size)
-                for name, value in output.metrics.items():
-                    meters.setdefault(name, AverageMeter(name)).update(
-                        _as_float(value), output.batch_size
-                    )
+                for name, value in zip(output.metrics, metric_values, strict=True):
+                    meters.setdefault(name, AverageMeter(name)).update(value, output.batch_size)
                 if (batch_index + 1) % config.print_freq == 0 or batch_index + 1 == n_batches:
                     bar.set_postfix(loss=f"{meters['loss'].avg:.4f}", lr=f"{lr:.3g}")
             bar.close()

@@ -1,0 +1,221 @@
+"""MoCo pretraining: a momentum key encoder and a queue of negatives (He et al., CVPR 2020;
+MoCo v2: Chen et al. 2020, arXiv:2003.04297), optionally supervised (SupCon with a queue).
+
+Each batch gives two views. The query q = f_q(view 0) comes from the trained network, the key
+k = f_k(view 1) from its momentum copy, updated before each step as
+
+    theta_k <- m * theta_k + (1 - m) * theta_q
+
+Both are L2-normalised; s(u, v) = u . v / T. With the queue Q = {k_j, y_j} of the last K keys:
+
+* unsupervised (MoCo v2): InfoNCE with the own key as positive and the queue as shared negatives::
+
+      L_i = -log( exp s(q_i, k_i) / (exp s(q_i, k_i) + sum_j exp s(q_i, k_j)) )
+
+* supervised (``supervised=True``): the positives of q_i are its own key and every queue entry
+  with its label, P(i) = {k_i} + {j : y_j = y_i}; the denominator is unchanged (SupCon's L_out)::
+
+      L_i = -[ (s(q_i, k_i) + sum_{j in P(i) - {k_i}} s(q_i, k_j)) / |P(i)|
+               - log(exp s(q_i, k_i) + sum_j exp s(q_i, k_j)) ]
+
+The loss is averaged over this rank's queries; then the keys of every rank (gathered, rank order)
+replace the oldest queue entries. The queue starts as K random unit vectors with label -1 (never a
+positive), as in MoCo. Queue, labels, pointer and key encoder are buffers of this module, so they
+are saved in checkpoints (``method.state_dict()``) and restored on resume.
+
+Under DDP the queries stay local: each rank's loss is the mean over its own queries, and DDP's
+gradient average over equal per-rank batches gives the single-process gradient of the global batch.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from contrastlab._checks import check_choice, check_positive
+from contrastlab.data.views import MultiView
+from contrastlab.losses._logsumexp import MEMORY_MODES, contrast_logsumexp
+from contrastlab.losses.info_nce import info_nce
+from contrastlab.training.distributed import gather_no_grad
+from contrastlab.training.loop import StepOutput
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def supervised_queue_loss(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    labels: torch.Tensor,
+    queue: torch.Tensor,
+    queue_labels: torch.Tensor,
+    temperature: float,
+    memory: str = "auto",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-query SupCon loss against the own key plus a labelled queue (module docstring).
+
+    Args:
+        query: [B, D] L2-normalised queries (any float dtype; computed in float32 or float64).
+        key: [B, D] L2-normalised keys, key[i] the positive of query[i].
+        labels: [B] int64 labels of the queries (>= 0).
+        queue: [K, D] L2-normalised keys; queue_labels: [K] int64, -1 for "no label".
+        temperature: T.
+        memory: memory mode of the [B, K] log-sum-exp (see ``contrast_logsumexp``).
+
+    Returns:
+        ``(losses [B], own_key_wins [B] bool)``: the loss of each query, and whether its own key
+        scores above every queue entry. The positive term needs only per-class sums of queue
+        vectors, O((B + K) D); the [B, K] similarities are only touched by the log-sum-exp.
+    """
+    dtype = torch.float64 if query.dtype == torch.float64 else torch.float32
+    with torch.autocast(device_type=query.device.type, enabled=False):
+        q, k, negatives = query.to(dtype), key.to(dtype), queue.to(dtype)
+        scaled_q = q / temperature
+        own = (scaled_q * k).sum(dim=1)
+        queue_lse, queue_max = contrast_logsumexp(scaled_q, negatives, None, memory)
+        lse = torch.logaddexp(own, queue_lse)
+        # Class c's queue entries: their vector sum and count, for the labels present in the batch.
+        classes, query_class = torch.unique(labels, return_inverse=True)
+        match = queue_labels.unsqueeze(0) == classes.unsqueeze(1)  # [C, K], C <= B
+        class_sums = match.to(dtype) @ negatives  # [C, D]
+        class_counts = match.sum(dim=1).to(dtype)
+        positive_sum = own + (scaled_q * class_sums[query_class]).sum(dim=1)
+        losses = lse - positive_sum / (1 + class_counts[query_class])
+        return losses, own.detach() > queue_max
+
+
+class MoCoMethod(nn.Module):
+    """MoCo v2 (``supervised=False``) or SupCon with a MoCo queue (``supervised=True``).
+
+    Args:
+        encoder: the network being trained (e.g. ``SupConResNet``), the same module ``fit`` gets;
+            it is deep-copied into the momentum (key) encoder now, so build the method after the
+            network's initialisation and before training.
+        augment: batch augmentation [B, ...] -> [B, ...], random on each call (two views).
+        feature_dim: D, the dimension of the encoder's output.
+        queue_size: K, the number of queued keys (MoCo: 65536 on ImageNet, 4096 on CIFAR).
+        momentum: m of the key encoder update, in [0, 1).
+        temperature: T.
+        supervised: use labels: queue entries of the same class are positives too.
+        memory: memory mode of the [B, K] log-sum-exp ('auto', 'dense', 'blocked').
+        seed: seeds the initial random queue (identical on every rank).
+
+    Shapes: ``forward(model, inputs [B, ...], labels [B]) -> StepOutput`` with ``loss`` the mean
+    over the B queries and ``metrics['train_top1']`` the percentage of queries whose own key scores
+    above every queue entry. Buffers: ``queue`` [K, D] float32, ``queue_labels`` [K] int64,
+    ``queue_ptr`` [] int64 (next slot to write), and the key encoder's parameters and buffers.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        augment: nn.Module,
+        feature_dim: int,
+        queue_size: int = 4096,
+        momentum: float = 0.999,
+        temperature: float = 0.2,
+        supervised: bool = False,
+        memory: str = "auto",
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        for name, value in (("feature_dim", feature_dim), ("queue_size", queue_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
+            raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        check_positive("temperature", temperature)
+        check_choice("memory", memory, MEMORY_MODES)
+        self.views = MultiView(augment, n_views=2)
+        self.key_encoder = copy.deepcopy(_unwrap(encoder))
+        for parameter in self.key_encoder.parameters():
+            parameter.requires_grad_(False)
+        self.momentum = float(momentum)
+        self.temperature = float(temperature)
+        self.supervised = supervised
+        self.memory = memory
+        generator = torch.Generator().manual_seed(seed)
+        queue = F.normalize(torch.randn(queue_size, feature_dim, generator=generator), dim=1)
+        self.register_buffer("queue", queue)
+        self.register_buffer("queue_labels", torch.full((queue_size,), -1, dtype=torch.long))
+        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def momentum_update(self, encoder: nn.Module) -> None:
+        """theta_k <- m * theta_k + (1 - m) * theta_q for every parameter pair (in place)."""
+        query_parameters = list(_unwrap(encoder).parameters())
+        key_parameters = list(self.key_encoder.parameters())
+        if len(query_parameters) != len(key_parameters) or any(
+            q.shape != k.shape for q, k in zip(query_parameters, key_parameters, strict=True)
+        ):
+            raise ValueError(
+                "the model passed to MoCoMethod.forward does not have the architecture of the "
+                "encoder the method was built with"
+            )
+        torch._foreach_lerp_(
+            key_parameters, [q.detach() for q in query_parameters], 1.0 - self.momentum
+        )
+
+    @torch.no_grad()
+    def enqueue(self, keys: torch.Tensor, labels: torch.Tensor) -> None:
+        """Write ``keys`` [n, D] (and ``labels`` [n]) over the oldest entries, wrapping around.
+
+        The buffers are replaced, not written in place: this step's loss graph still holds the
+        queue it was computed with. When n > K only the last K keys are kept.
+        """
+        size = self.queue.shape[0]
+        if keys.shape[0] > size:
+            keys, labels = keys[-size:], labels[-size:]
+        slots = (self.queue_ptr + torch.arange(keys.shape[0], device=keys.device)) % size
+        self.queue = self.queue.index_copy(0, slots, keys.to(self.queue.dtype))
+        self.queue_labels = self.queue_labels.index_copy(0, slots, labels.to(torch.long))
+        self.queue_ptr = (self.queue_ptr + keys.shape[0]) % size
+
+    def forward(self, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> StepOutput:
+        if labels.shape[0] != inputs.shape[0]:
+            raise ValueError(f"got {labels.shape[0]} labels for {inputs.shape[0]} inputs")
+        if self.supervised and bool((labels < 0).any()):
+            raise ValueError("supervised MoCo needs labels >= 0 (-1 marks unlabelled queue slots)")
+        views = self.views(inputs)
+        query = model(views[:, 0])
+        if query.dim() != 2 or query.shape[1] != self.queue.shape[1]:
+            raise ValueError(
+                f"the encoder gives {tuple(query.shape)}, expected [B, {self.queue.shape[1]}] "
+                "(feature_dim)"
+            )
+        with torch.no_grad():
+            self.momentum_update(model)
+            key = F.normalize(self.key_encoder(views[:, 1]).float(), dim=1)
+        query = F.normalize(query.float(), dim=1)
+        if self.supervised:
+            per_query, own_key_wins = supervised_queue_loss(
+                query, key, labels, self.queue, self.queue_labels, self.temperature, self.memory
+            )
+            loss, accuracy = per_query.mean(), own_key_wins.float().mean()
+        else:
+            loss, accuracy = info_nce(
+                query,
+                key,
+                negative_keys=self.queue,
+                temperature=self.temperature,
+                normalize=False,
+                return_accuracy=True,
+                memory=self.memory,
+            )
+        self.enqueue(gather_no_grad(key), gather_no_grad(labels))
+        return StepOutput(
+            loss=loss, metrics={"train_top1": accuracy * 100}, batch_size=inputs.shape[0]
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"queue_size={self.queue.shape[0]}, feature_dim={self.queue.shape[1]}, "
+            f"momentum={self.momentum}, temperature={self.temperature}, "
+            f"supervised={self.supervised}, memory={self.memory!r}"
+        )
