@@ -280,6 +280,7 @@ def linear_eval(config: ImageConfig, data: DataSplits | None = None) -> dict[str
     """Linear probe on the frozen encoder (main_linear): epoch chosen on val, test scored once."""
     if not config.ckpt:
         raise ValueError("linear evaluation needs --ckpt PATH (a pretraining checkpoint)")
+    config.apply_threads()
     device = resolve_device(config.device)
     model, spec = _load_encoder(config.ckpt, device)
     data = data if data is not None else load_data(config)
@@ -326,6 +327,7 @@ def knn_eval(config: ImageConfig) -> dict[str, Any]:
     """Weighted kNN (cosine, k = --knn_k) of test features against train features."""
     if not config.ckpt:
         raise ValueError("knn evaluation needs --ckpt PATH")
+    config.apply_threads()
     device = resolve_device(config.device)
     model, spec = _load_encoder(config.ckpt, device)
     data = load_data(config)

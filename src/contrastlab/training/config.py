@@ -46,9 +46,13 @@ class TrainConfig:
     out: str | None = None
     resume: str | None = None
     progress: bool = True
+    threads: int = 0  # intra-op CPU threads; 0 keeps PyTorch's default
+
 
     def validate(self) -> None:
         """Raise ValueError naming the first option with a value that cannot work."""
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
+            raise ValueError(f"--threads must be an integer >= 0, got {self.threads!r}")
         for name in ("epochs", "batch_size", "save_freq", "print_freq"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -63,6 +67,13 @@ class TrainConfig:
                 f"--precision must be one of {list(PRECISIONS)}, got {self.precision!r}"
             )
         self.schedule()  # validates the schedule options
+
+    def apply_threads(self) -> None:
+        """Set PyTorch's intra-op thread count when ``threads`` asks for one."""
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)
 
     def schedule(self) -> LRSchedule:
         return LRSchedule(

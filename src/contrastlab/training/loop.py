@@ -195,6 +195,7 @@ def fit(
     run_dir = Path(run_dir)
     main_process = distributed.is_main_process()
     device = resolve_device(config.device)
+    config.apply_threads()
     seed_everything(config.seed + distributed.rank())
     if main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
