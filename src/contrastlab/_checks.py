@@ -6,6 +6,8 @@ what was expected and what was received: a bad call never becomes a NaN or a sil
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -48,15 +50,20 @@ def check_labels(name: str, labels: object, expected_count: int) -> torch.Tensor
     return labels
 
 
+def _is_real(value: object) -> bool:
+    """A real number (Python or NumPy), but not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def check_positive(name: str, value: float) -> None:
     """Require a strictly positive finite number (temperatures, scales)."""
-    if not (isinstance(value, (int, float)) and value > 0 and value != float("inf")):
+    if not (_is_real(value) and value > 0 and math.isfinite(value)):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
 
 
 def check_non_negative(name: str, value: float) -> None:
     """Require a finite number >= 0 (margins)."""
-    if not (isinstance(value, (int, float)) and value >= 0 and value != float("inf")):
+    if not (_is_real(value) and value >= 0 and math.isfinite(value)):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 

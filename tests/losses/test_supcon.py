@@ -274,6 +274,14 @@ def test_batch_permutation_invariance():
     )
 
 
+def test_mask_scale_does_not_matter_even_for_tiny_weights():
+    features = random_features(6, 2, seed=16)
+    mask = torch.rand(6, 6, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    reference = supcon_loss(features, mask=mask)
+    for scale in (1e-9, 1e-3, 1e6):
+        torch.testing.assert_close(supcon_loss(features, mask=mask * scale), reference)
+
+
 def test_labels_equal_the_equivalent_mask():
     features = random_features(9, 3, seed=14)
     labels = torch.tensor([2, 0, 2, 1, 1, 0, 2, 5, 5])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from contrastlab._checks import check_positive
+from contrastlab._checks import check_float_tensor, check_positive
 from contrastlab.losses.supcon import supcon_loss
 
 
@@ -42,6 +42,7 @@ def ntxent_loss(
     if not isinstance(features, torch.Tensor) or features.dim() < 3:
         shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features)
         raise ValueError(f"features must be [B, n_views, ...], got {shape}")
+    check_float_tensor("features", features)
     if features.shape[1] < 2:
         raise ValueError(
             f"NT-Xent needs at least 2 views per sample (the positives), got {features.shape[1]}"

@@ -127,6 +127,7 @@ def supcon_loss(
             anchor_class = sample_class[anchor_samples]
             positive_sum = (scaled_anchors * class_sums[anchor_class]).sum(dim=1) - self_similarity
             positive_weight = class_sizes[anchor_class] - 1
+            has_positive = positive_weight > 0
         else:
             weighted_sums = mask @ view_sums  # [bsz, D]: sum_j mask[i, j] * sum_v z_{v, j}
             self_weight = mask.diagonal()[anchor_samples]
@@ -134,9 +135,13 @@ def supcon_loss(
                 dim=1
             ) - self_weight * self_similarity
             positive_weight = n_views * mask.sum(dim=1)[anchor_samples] - self_weight
+            # Decided on counts, not on the weight sum: the loss is invariant to the mask's scale.
+            positive_count = n_views * (mask > 0).sum(dim=1) - (mask.diagonal() > 0).long()
+            has_positive = (positive_count[anchor_samples] > 0) & (positive_weight > 0)
 
-        has_positive = (positive_weight > 1e-6) & torch.isfinite(lse)
-        mean_log_prob_positive = positive_sum / positive_weight.clamp(min=1e-6) - lse
+        has_positive = has_positive & torch.isfinite(lse)
+        safe_weight = torch.where(has_positive, positive_weight, torch.ones_like(positive_weight))
+        mean_log_prob_positive = positive_sum / safe_weight - lse
         per_anchor = -(temperature / base_temperature) * mean_log_prob_positive
         return reduce_loss(per_anchor, reduction, has_positive)
 
