@@ -142,7 +142,54 @@ def test_simclr_and_cross_entropy(method: str, tmp_path: Path):
     if method == "ce":
         assert {"test_top1", "test_top5", "val_top1"} <= set(result)
         assert result["test_top1"] > 30  # chance is 10%
+    else:
+        metrics = (tmp_path / "metrics.jsonl").read_text().splitlines()
+        losses = [json.loads(line)["loss"] for line in metrics]
+        assert losses[-1] < losses[0]
+        assert result["knn_val_top1"] > 30
     assert (tmp_path / "last.pth").is_file()
+
+
+def test_linear_scores_on_the_checkpoints_own_split(pretrained, tmp_path, monkeypatch):
+    import contrastlab.pipelines.image as image
+
+    seeds = []
+    original = image.load_image_source
+
+    def recording(name, **kwargs):
+        seeds.append((name, kwargs["seed"], kwargs["size"]))
+        return original(name, **kwargs)
+
+    monkeypatch.setattr(image, "load_image_source", recording)
+    checkpoint = ["--ckpt", str(pretrained / "last.pth"), "--out", str(tmp_path)]
+    assert run("linear", *TINY, "--size", "16", "--seed", "5", *checkpoint, "--epochs", "1") == 0
+    assert seeds == [("digits", 0, 8)]
+
+
+def test_ce_resume_keeps_the_best_epoch(tmp_path: Path):
+    assert run("ce", *TINY, "--epochs", "2", "--out", str(tmp_path)) == 0
+    first = summary(tmp_path)
+    resume = ["--resume", str(tmp_path / "last.pth")]
+    assert run("ce", *TINY, "--epochs", "3", "--out", str(tmp_path), *resume) == 0
+    resumed = summary(tmp_path)
+    assert resumed["best_epoch"] in (1, 2, 3) and resumed["val_top1"] >= first["val_top1"]
+    best = load_checkpoint(tmp_path / "best.pth")
+    assert best["epoch"] == resumed["best_epoch"] and best["val_top1"] == resumed["val_top1"]
+
+
+def test_yaml_scientific_notation_and_type_errors(tmp_path: Path, capsys):
+    import argparse
+
+    from contrastlab.cli.options import config_from_args
+    from contrastlab.pipelines.image import ImageConfig
+
+    config = tmp_path / "run.yaml"
+    config.write_text("weight_decay: 1e-4\ntemp: 5e-2\nepochs: 1\n")
+    resolved = config_from_args(ImageConfig, argparse.Namespace(config=str(config)))
+    assert resolved.weight_decay == 1e-4 and resolved.temp == 0.05
+    config.write_text("epochs: many\n")
+    assert run("pretrain", "--config", str(config), "--out", str(tmp_path / "x")) == 2
+    assert "option epochs expects int" in capsys.readouterr().err
 
 
 def test_bad_input_gives_clear_errors_and_keeps_checkpoints(
@@ -189,6 +236,10 @@ def test_bad_input_gives_clear_errors_and_keeps_checkpoints(
     config.write_text("learning_rat: 0.1\n")
     assert run("pretrain", "--config", str(config), "--out", str(tmp_path / "e")) == 2
     assert "unknown option(s) ['learning_rat']" in capsys.readouterr().err
+    refused = tmp_path / "f"
+    assert run("pretrain", *TINY, "--linear", "--linear_epochs", "0", "--out", str(refused)) == 2
+    assert "--linear_epochs must be >= 1" in capsys.readouterr().err
+    assert not refused.exists()  # refused before any training
     assert (pretrained / "last.pth").read_bytes() == before
 
 
@@ -212,24 +263,15 @@ def test_supcontrast_checkpoint_can_be_evaluated(tmp_path: Path):
         for index in range(12):
             pixels = torch.randint(0, 255, (8, 8, 3), generator=generator, dtype=torch.uint8)
             Image.fromarray(pixels.numpy()).save(folder / label / f"{index}.png")
+    from contrastlab.pipelines.image import _load_encoder
+
+    loaded, spec = _load_encoder(str(tmp_path / "last.pth"), torch.device("cpu"))
+    images = torch.randn(3, 3, 8, 8)
+    model.eval()
+    torch.testing.assert_close(loaded.encoder(images), model.encoder(images))
+    assert spec["mean"] == [0.4914, 0.4822, 0.4465]  # SupContrast's CIFAR-10 constants
     out = tmp_path / "linear"
-    assert (
-        run(
-            "linear",
-            "--dataset",
-            "folder",
-            "--data_folder",
-            str(folder),
-            "--size",
-            "8",
-            "--ckpt",
-            str(tmp_path / "last.pth"),
-            "--out",
-            str(out),
-            "--linear_epochs",
-            "2",
-            "--no-progress",
-        )
-        == 0
-    )
-    assert 0 <= summary(out)["test_top1"] <= 100
+    folder_options = ["--dataset", "folder", "--data_folder", str(folder), "--size", "8"]
+    checkpoint = ["--ckpt", str(tmp_path / "last.pth"), "--out", str(out)]
+    assert run("linear", *folder_options, *checkpoint, "--epochs", "2", "--no-progress") == 0
+    assert summary(out)["linear_best_epoch"] in (1, 2)  # --epochs is the classifier's

@@ -25,14 +25,22 @@ def _pretrain(args: argparse.Namespace) -> int:
 def _ce(args: argparse.Namespace) -> int:
     from contrastlab.pipelines.image import ImageConfig, train_ce
 
-    _print_summary(train_ce(config_from_args(ImageConfig, args, method="ce")))
+    # main_ce's own default learning rate (its decay at 70/80/90% is the shared default).
+    config = config_from_args(ImageConfig, args, defaults={"learning_rate": 0.2}, method="ce")
+    _print_summary(train_ce(config))
     return 0
 
 
 def _linear(args: argparse.Namespace) -> int:
     from contrastlab.pipelines.image import ImageConfig, linear_eval
 
-    _print_summary(linear_eval(config_from_args(ImageConfig, args)))
+    # As in main_linear, --epochs, --learning_rate and --batch_size are the classifier's.
+    linear_options = {
+        f"linear_{name}": getattr(args, name)
+        for name in ("epochs", "learning_rate", "batch_size")
+        if getattr(args, name) is not None
+    }
+    _print_summary(linear_eval(config_from_args(ImageConfig, args, **linear_options)))
     return 0
 
 

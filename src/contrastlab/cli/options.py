@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from contrastlab.training.config import ConfigT, build_config, read_yaml
@@ -61,11 +62,17 @@ def add_config_options(
             parser.add_argument(flag, type=str, default=None, help=help_text)
 
 
-def config_from_args(cls: type[ConfigT], args: argparse.Namespace, **fixed: Any) -> ConfigT:
-    """Resolve ``cls`` from its defaults, ``args.config`` (YAML), explicit options and ``fixed``."""
+def config_from_args(
+    cls: type[ConfigT],
+    args: argparse.Namespace,
+    defaults: Mapping[str, Any] | None = None,
+    **fixed: Any,
+) -> ConfigT:
+    """Resolve ``cls`` from, later winning: its field defaults, the command's ``defaults``,
+    ``args.config`` (YAML), explicit options and ``fixed``."""
     names = {field.name for field in dataclasses.fields(cls)}
     from_file = read_yaml(args.config) if getattr(args, "config", None) else None
     explicit = {
         name: getattr(args, name) for name in names if getattr(args, name, None) is not None
     }
-    return build_config(cls, from_file, explicit, fixed)
+    return build_config(cls, defaults, from_file, explicit, fixed)

@@ -96,7 +96,8 @@ class ChannelNormalize(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        # .to(x): the statistics follow the input's device and dtype, wherever the module lives.
+        return (x - self.mean.to(x)) / self.std.to(x)
 
 
 class ContrastiveImageAugment(nn.Module):

@@ -24,8 +24,10 @@ class ContrastiveViewsMethod(nn.Module):
     Args:
         augment: batch augmentation [B, ...] -> [B, ...] (random on every call).
         method: 'supcon' or 'simclr'.
-        temperature: the loss temperature (``--temp``); the base temperature equals it for
-            SimCLR, and is SupContrast's 0.07 for SupCon.
+        temperature: the loss temperature (``--temp``).
+        base_temperature: the loss is scaled by temperature / base_temperature; SupContrast's
+            main_supcon keeps 0.07 for both methods, and so do we, so its learning rates carry
+            over (NT-Xent proper would use base_temperature = temperature).
         n_views: views per sample.
         memory: the loss's memory mode ('auto', 'dense', 'blocked').
     """
@@ -44,11 +46,7 @@ class ContrastiveViewsMethod(nn.Module):
         self.views = MultiView(augment, n_views=n_views)
         self.method = method
         self.temperature = temperature
-        self.base_temperature = (
-            base_temperature
-            if base_temperature is not None
-            else (0.07 if method == "supcon" else temperature)
-        )
+        self.base_temperature = 0.07 if base_temperature is None else base_temperature
         self.memory = memory
 
     def forward(self, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> StepOutput:

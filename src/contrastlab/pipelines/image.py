@@ -4,8 +4,8 @@ SupCon / SimCLR pretraining, the cross-entropy baseline, linear evaluation and a
 any image source, on CPU, one GPU or many (torchrun).
 
 Every run writes to its directory: ``config.yaml``, checkpoints (``last.pth``,
-``ckpt_epoch_N.pth``),
-``metrics.jsonl``, ``tensorboard/``, PNG plots and ``summary.json`` with the final figures.
+``ckpt_epoch_N.pth``), ``metrics.jsonl``, ``tensorboard/``, PNG plots and ``summary.json`` with
+the final figures.
 """
 
 from __future__ import annotations
@@ -35,17 +35,29 @@ from contrastlab.methods import ContrastiveViewsMethod, CrossEntropyMethod, MoCo
 from contrastlab.models.registry import ENCODER_NAMES
 from contrastlab.models.supcon_resnet import SupCEResNet, SupConResNet
 from contrastlab.training import distributed
-from contrastlab.training.checkpoint import load_checkpoint
+from contrastlab.training.checkpoint import load_checkpoint, save_checkpoint
 from contrastlab.training.config import TrainConfig
 from contrastlab.training.loop import fit, resolve_device
 from contrastlab.training.rng import seed_everything
 
 PRETRAIN_METHODS = ("supcon", "simclr", "moco")
 
+SUPCONTRAST_NORMALISATION = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+    "cifar100": ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
+}
+"""The constants SupContrast normalised with; used for checkpoints it wrote."""
+
+_DATA_OPTIONS = ("dataset", "data_folder", "size", "seed")
+
 
 @dataclass
 class ImageConfig(TrainConfig):
-    """Options of ``contrastlab pretrain | ce | linear | knn`` (SupContrast's names)."""
+    """Options of ``contrastlab pretrain | ce | linear | knn`` (SupContrast's names).
+
+    As in SupContrast, a batch larger than 256 always uses the learning-rate warm-up, and when
+    ``lr_decay_epochs`` is empty the step schedule decays at 70, 80 and 90% of the epochs.
+    """
 
     method: str = "supcon"
     model: str = "resnet18"
@@ -72,6 +84,10 @@ class ImageConfig(TrainConfig):
     eval_batch_size: int = 512
     ckpt: str | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.batch_size, int) and self.batch_size > 256:
+            self.warm = True
+
     def validate(self) -> None:
         super().validate()
         if self.method not in (*PRETRAIN_METHODS, "ce"):
@@ -84,17 +100,34 @@ class ImageConfig(TrainConfig):
             raise ValueError(
                 f"unknown --dataset {self.dataset!r}; valid: {', '.join(IMAGE_SOURCES)}"
             )
+        for name, choices in (("head", ("mlp", "linear")), ("stem", ("cifar", "imagenet"))):
+            if getattr(self, name) not in choices:
+                raise ValueError(
+                    f"--{name} must be one of {list(choices)}, got {getattr(self, name)!r}"
+                )
+        for name in (
+            "size",
+            "feat_dim",
+            "knn_k",
+            "linear_epochs",
+            "linear_batch_size",
+            "eval_batch_size",
+            "moco_queue_size",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.knn_every < 0:
+            raise ValueError(
+                f"--knn_every must be >= 0 (0 turns the monitor off), got {self.knn_every}"
+            )
+        if not self.linear_learning_rate > 0 or not self.temp > 0:
+            raise ValueError("--linear_learning_rate and --temp must be > 0")
         if not 0 < self.crop_min_scale <= 1 or not 0 <= self.flip_p <= 1:
             raise ValueError("--crop_min_scale must be in (0, 1] and --flip_p in [0, 1]")
-        if not self.temp > 0:
-            raise ValueError(f"--temp must be > 0, got {self.temp!r}")
         if self.n_views < 1 or (self.method == "simclr" and self.n_views < 2):
             raise ValueError(f"--n_views must be >= 1 (>= 2 for simclr), got {self.n_views}")
-        if self.moco_queue_size < 1 or not 0 <= self.moco_momentum < 1:
-            raise ValueError(
-                f"--moco_queue_size must be >= 1 and --moco_momentum in [0, 1), got "
-                f"{self.moco_queue_size} and {self.moco_momentum}"
-            )
+        if not 0 <= self.moco_momentum < 1:
+            raise ValueError(f"--moco_momentum must be in [0, 1), got {self.moco_momentum}")
 
     def run_dir(self, default_name: str) -> Path:
         return Path(self.out) if self.out else Path("runs") / default_name
@@ -111,7 +144,7 @@ def load_data(config: ImageConfig) -> DataSplits:
 
 
 def _model_spec(config: ImageConfig, data: DataSplits) -> dict[str, Any]:
-    """Everything needed to rebuild the network and its input transform from a checkpoint."""
+    """Everything needed to rebuild the network, its input transform and its data split."""
     return {
         "model": config.model,
         "stem": config.stem,
@@ -123,12 +156,18 @@ def _model_spec(config: ImageConfig, data: DataSplits) -> dict[str, Any]:
         "std": list(data.metadata["std"]),
         "class_names": list(data.class_names),
         "dataset": config.dataset,
+        "data_folder": config.data_folder,
+        "seed": config.seed,
     }
 
 
+def _module_device(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
 def _check_fits(model: nn.Module, data: DataSplits, transform: nn.Module) -> None:
-    """Fail before training when the images do not fit the network (size, channels)."""
-    sample = transform(data.train.inputs[:2])
+    """Fail before any long work when the images do not fit the network (size, channels)."""
+    sample = transform(data.train.inputs[:2].to(_module_device(model)))
     was_training = model.training
     model.eval()
     try:
@@ -142,12 +181,19 @@ def _check_fits(model: nn.Module, data: DataSplits, transform: nn.Module) -> Non
         model.train(was_training)
 
 
-def _encode_splits(
-    encoder: nn.Module, data: DataSplits, transform: nn.Module, batch_size: int
+def _encode(
+    encoder: nn.Module,
+    data: DataSplits,
+    transform: nn.Module,
+    batch_size: int,
+    splits: tuple[str, ...] = ("train", "val", "test"),
 ) -> dict[str, torch.Tensor]:
+    transform = transform.to(_module_device(encoder))
     return {
-        name: extract_features(encoder, split.inputs, batch_size=batch_size, transform=transform)
-        for name, split in (("train", data.train), ("val", data.val), ("test", data.test))
+        name: extract_features(
+            encoder, getattr(data, name).inputs, batch_size=batch_size, transform=transform
+        )
+        for name in splits
     }
 
 
@@ -159,6 +205,24 @@ def _write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
     return path
 
 
+@dataclass
+class _Setup:
+    data: DataSplits
+    spec: dict[str, Any]
+    eval_transform: EvalImageTransform
+
+
+def _set_up(config: ImageConfig, model_factory: Any) -> tuple[_Setup, nn.Module]:
+    """Load the data, seed, build the model and check that the images fit it."""
+    data = load_data(config)
+    spec = _model_spec(config, data)
+    seed_everything(config.seed)
+    model = model_factory(spec)
+    eval_transform = EvalImageTransform(config.size, spec["mean"], spec["std"])
+    _check_fits(model, data, eval_transform)
+    return _Setup(data, spec, eval_transform), model
+
+
 def pretrain(config: ImageConfig) -> dict[str, Any]:
     """SupCon, SimCLR or MoCo pretraining (main_supcon), then optionally linear evaluation."""
     if config.method not in PRETRAIN_METHODS:
@@ -166,18 +230,17 @@ def pretrain(config: ImageConfig) -> dict[str, Any]:
             f"pretrain --method must be one of {', '.join(PRETRAIN_METHODS)}, got {config.method!r}"
         )
     run_dir = config.run_dir(f"{config.dataset}-{config.method}")
-    data = load_data(config)
-    spec = _model_spec(config, data)
-    seed_everything(config.seed)
-    model = SupConResNet(
-        config.model,
-        head=config.head,
-        feat_dim=config.feat_dim,
-        in_channels=spec["in_channels"],
-        stem=config.stem,
+    setup, model = _set_up(
+        config,
+        lambda spec: SupConResNet(
+            config.model,
+            head=config.head,
+            feat_dim=config.feat_dim,
+            in_channels=spec["in_channels"],
+            stem=config.stem,
+        ),
     )
-    eval_transform = EvalImageTransform(config.size, spec["mean"], spec["std"])
-    _check_fits(model, data, eval_transform)
+    data, spec = setup.data, setup.spec
     augment = ContrastiveImageAugment(
         config.size,
         spec["mean"],
@@ -204,17 +267,13 @@ def pretrain(config: ImageConfig) -> dict[str, Any]:
     def knn_monitor(trained: nn.Module, epoch: int) -> dict[str, float]:
         if config.knn_every == 0 or (epoch % config.knn_every and epoch != config.epochs):
             return {}
-        encoder = trained.encoder
-        train_features = extract_features(
-            encoder, data.train.inputs, config.eval_batch_size, transform=eval_transform
-        )
-        val_features = extract_features(
-            encoder, data.val.inputs, config.eval_batch_size, transform=eval_transform
+        features = _encode(
+            trained.encoder, data, setup.eval_transform, config.eval_batch_size, ("train", "val")
         )
         accuracy = knn_accuracy(
-            train_features,
+            features["train"],
             data.train.labels,
-            val_features,
+            features["val"],
             data.val.labels,
             data.num_classes,
             k=min(config.knn_k, len(data.train)),
@@ -250,7 +309,7 @@ def _load_encoder(checkpoint_path: str, device: torch.device) -> tuple[nn.Module
     """Rebuild the pretrained network of a contrastlab or SupContrast checkpoint."""
     checkpoint = load_checkpoint(checkpoint_path, map_location="cpu")
     spec = checkpoint.get("model_spec")
-    if spec is None:  # a SupContrast checkpoint: its opt holds model, head and feat_dim
+    if spec is None:  # a SupContrast checkpoint: its opt holds model, head, feat_dim, dataset
         options = checkpoint.get("config", {})
         spec = {
             "model": options.get("model", "resnet50"),
@@ -258,7 +317,11 @@ def _load_encoder(checkpoint_path: str, device: torch.device) -> tuple[nn.Module
             "feat_dim": options.get("feat_dim", 128),
             "in_channels": 3,
             "stem": "cifar",
+            "dataset": options.get("dataset"),
         }
+        if spec["dataset"] in SUPCONTRAST_NORMALISATION:
+            mean, std = SUPCONTRAST_NORMALISATION[spec["dataset"]]
+            spec.update(mean=list(mean), std=list(std))
     model = SupConResNet(
         spec["model"],
         head=spec.get("head", "mlp"),
@@ -276,18 +339,34 @@ def _load_encoder(checkpoint_path: str, device: torch.device) -> tuple[nn.Module
     return model.to(device).eval(), spec
 
 
+def _evaluation_setup(
+    config: ImageConfig, data: DataSplits | None
+) -> tuple[nn.Module, dict[str, Any], DataSplits, EvalImageTransform]:
+    """The frozen network of ``config.ckpt``, the data it is evaluated on and its transform.
+
+    On the data set it was pretrained on, the split (seed, size, folder) is the checkpoint's own,
+    so images it trained on can never be scored as test images.
+    """
+    if not config.ckpt:
+        raise ValueError("evaluation needs --ckpt PATH (a pretraining checkpoint)")
+    config.apply_threads()
+    model, spec = _load_encoder(config.ckpt, resolve_device(config.device))
+    if spec.get("dataset") == config.dataset and "seed" in spec:
+        config = copy.copy(config)
+        for name in _DATA_OPTIONS:
+            setattr(config, name, spec[name])
+    data = data if data is not None else load_data(config)
+    transform = EvalImageTransform(
+        config.size, spec.get("mean", data.metadata["mean"]), spec.get("std", data.metadata["std"])
+    ).to(_module_device(model))
+    _check_fits(model, data, transform)
+    return model, spec, data, transform
+
+
 def linear_eval(config: ImageConfig, data: DataSplits | None = None) -> dict[str, Any]:
     """Linear probe on the frozen encoder (main_linear): epoch chosen on val, test scored once."""
-    if not config.ckpt:
-        raise ValueError("linear evaluation needs --ckpt PATH (a pretraining checkpoint)")
-    config.apply_threads()
-    device = resolve_device(config.device)
-    model, spec = _load_encoder(config.ckpt, device)
-    data = data if data is not None else load_data(config)
-    mean, std = spec.get("mean", data.metadata["mean"]), spec.get("std", data.metadata["std"])
-    transform = EvalImageTransform(config.size, mean, std)
-    _check_fits(model, data, transform)
-    features = _encode_splits(model.encoder, data, transform, config.eval_batch_size)
+    model, spec, data, transform = _evaluation_setup(config, data)
+    features = _encode(model.encoder, data, transform, config.eval_batch_size)
     result = linear_probe(
         features["train"],
         data.train.labels,
@@ -301,7 +380,7 @@ def linear_eval(config: ImageConfig, data: DataSplits | None = None) -> dict[str
         batch_size=config.linear_batch_size,
         seed=config.seed,
     )
-    run_dir = config.run_dir(Path(config.ckpt).parent.name + "-linear")
+    run_dir = config.run_dir(Path(str(config.ckpt)).parent.name + "-linear")
     run_dir.mkdir(parents=True, exist_ok=True)
     plot_tsne(
         features["test"],
@@ -324,17 +403,9 @@ def linear_eval(config: ImageConfig, data: DataSplits | None = None) -> dict[str
 
 
 def knn_eval(config: ImageConfig) -> dict[str, Any]:
-    """Weighted kNN (cosine, k = --knn_k) of test features against train features."""
-    if not config.ckpt:
-        raise ValueError("knn evaluation needs --ckpt PATH")
-    config.apply_threads()
-    device = resolve_device(config.device)
-    model, spec = _load_encoder(config.ckpt, device)
-    data = load_data(config)
-    transform = EvalImageTransform(
-        config.size, spec.get("mean", data.metadata["mean"]), spec.get("std", data.metadata["std"])
-    )
-    features = _encode_splits(model.encoder, data, transform, config.eval_batch_size)
+    """Weighted kNN (cosine, k = --knn_k) of val and test features against train features."""
+    model, _, data, transform = _evaluation_setup(config, None)
+    features = _encode(model.encoder, data, transform, config.eval_batch_size)
     k = min(config.knn_k, len(data.train))
     return {
         split: knn_accuracy(
@@ -349,21 +420,27 @@ def knn_eval(config: ImageConfig) -> dict[str, Any]:
     }
 
 
+BEST_CHECKPOINT = "best.pth"
+
+
 def train_ce(config: ImageConfig) -> dict[str, Any]:
-    """The cross-entropy baseline (main_ce); val top-1 each epoch, test scored once at the end
-    with the weights of the best validation epoch."""
+    """The cross-entropy baseline (main_ce).
+
+    Val top-1 is measured after every epoch and the best epoch's weights are kept in
+    ``best.pth`` (so a resumed run still knows them); the test split is scored once, at the end,
+    with those weights.
+    """
     run_dir = config.run_dir(f"{config.dataset}-ce")
-    data = load_data(config)
-    spec = _model_spec(config, data)
-    seed_everything(config.seed)
-    model = SupCEResNet(
-        config.model,
-        num_classes=data.num_classes,
-        in_channels=spec["in_channels"],
-        stem=config.stem,
+    setup, model = _set_up(
+        config,
+        lambda spec: SupCEResNet(
+            config.model,
+            num_classes=len(spec["class_names"]),
+            in_channels=spec["in_channels"],
+            stem=config.stem,
+        ),
     )
-    eval_transform = EvalImageTransform(config.size, spec["mean"], spec["std"])
-    _check_fits(model, data, eval_transform)
+    data, spec = setup.data, setup.spec
     augment = SupervisedImageAugment(
         config.size,
         spec["mean"],
@@ -371,21 +448,31 @@ def train_ce(config: ImageConfig) -> dict[str, Any]:
         scale=(config.crop_min_scale, 1.0),
         flip_p=config.flip_p,
     )
-    method = CrossEntropyMethod(augment)
-    best: dict[str, Any] = {"val_top1": -1.0}
+    best_path = run_dir / BEST_CHECKPOINT
+    best: dict[str, Any] = {"val_top1": -1.0, "epoch": None}
+    if config.resume and best_path.is_file():
+        previous = load_checkpoint(best_path)
+        best.update(val_top1=previous["val_top1"], epoch=previous["epoch"])
 
     def validate(trained: nn.Module, epoch: int) -> dict[str, float]:
-        logits = extract_features(
-            trained, data.val.inputs, config.eval_batch_size, transform=eval_transform
-        )
-        top1 = topk_accuracy(logits, data.val.labels, ks=(1,))[0]
+        logits = _encode(trained, data, setup.eval_transform, config.eval_batch_size, ("val",))
+        top1 = topk_accuracy(logits["val"], data.val.labels, ks=(1,))[0]
         if top1 > best["val_top1"]:
-            best.update(val_top1=top1, epoch=epoch, state=copy.deepcopy(trained.state_dict()))
+            best.update(val_top1=top1, epoch=epoch)
+            save_checkpoint(
+                best_path,
+                {
+                    "model": trained.state_dict(),
+                    "epoch": epoch,
+                    "val_top1": top1,
+                    "model_spec": spec,
+                },
+            )
         return {"val_top1": top1}
 
     fit(
         model,
-        method,
+        CrossEntropyMethod(augment),
         data.train,
         config,
         run_dir,
@@ -394,17 +481,15 @@ def train_ce(config: ImageConfig) -> dict[str, Any]:
     )
     if not distributed.is_main_process():
         return {}
-    if "state" in best:
-        model.load_state_dict(best["state"])
-    logits = extract_features(
-        model, data.test.inputs, config.eval_batch_size, transform=eval_transform
-    )
-    test_top1, test_top5 = topk_accuracy(logits, data.test.labels, ks=(1, 5))
+    if best_path.is_file():
+        model.load_state_dict(load_checkpoint(best_path)["model"])
+    logits = _encode(model, data, setup.eval_transform, config.eval_batch_size, ("test",))
+    test_top1, test_top5 = topk_accuracy(logits["test"], data.test.labels, ks=(1, 5))
     plot_training_curves(run_dir / "metrics.jsonl", run_dir / "training_curves.png")
     summary = {
         "method": "ce",
         "val_top1": best["val_top1"],
-        "best_epoch": best.get("epoch"),
+        "best_epoch": best["epoch"],
         "test_top1": test_top1,
         "test_top5": test_top5,
     }

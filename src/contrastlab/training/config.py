@@ -29,7 +29,7 @@ class TrainConfig:
     epochs: int = 100
     batch_size: int = 256
     learning_rate: float = 0.05
-    lr_decay_epochs: list[int] = field(default_factory=lambda: [700, 800, 900])
+    lr_decay_epochs: list[int] = field(default_factory=list)  # empty: 70, 80, 90% of epochs
     lr_decay_rate: float = 0.1
     weight_decay: float = 1e-4
     momentum: float = 0.9
@@ -81,7 +81,8 @@ class TrainConfig:
             epochs=self.epochs,
             cosine=self.cosine,
             lr_decay_rate=self.lr_decay_rate,
-            lr_decay_epochs=list(self.lr_decay_epochs),
+            lr_decay_epochs=list(self.lr_decay_epochs)
+            or [int(self.epochs * fraction) for fraction in (0.7, 0.8, 0.9)],
             warm=self.warm,
             warm_epochs=self.warm_epochs,
             warmup_from=self.warmup_from,
@@ -124,11 +125,34 @@ def build_config(
         if unknown:
             raise ValueError(f"unknown option(s) {unknown} for {cls.__name__}")
         values.update({key: value for key, value in source.items() if value is not None})
-    if isinstance(values.get("lr_decay_epochs"), str):
-        values["lr_decay_epochs"] = [int(v) for v in values["lr_decay_epochs"].split(",") if v]
+    for field_ in dataclasses.fields(cls):
+        if field_.name in values:
+            values[field_.name] = _coerce(field_.name, str(field_.type), values[field_.name])
     config = cls(**values)
     config.validate()
     return config
+
+
+def _coerce(name: str, kind: str, value: Any) -> Any:
+    """Convert YAML / text values to the field's type (PyYAML reads ``1e-4`` as a string)."""
+    try:
+        if kind.startswith("list[int]"):
+            if isinstance(value, str):
+                return [int(v) for v in value.split(",") if v.strip()]
+            return [int(v) for v in value]
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            raise TypeError
+        if kind.startswith("int") and not isinstance(value, bool):
+            if isinstance(value, float) and not value.is_integer():
+                raise TypeError
+            return int(value)
+        if kind.startswith("float") and not isinstance(value, bool):
+            return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"option {name} expects {kind}, got {value!r}") from None
+    return value
 
 
 def save_config(config: TrainConfig, path: str | os.PathLike[str]) -> Path:

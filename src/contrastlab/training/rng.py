@@ -36,8 +36,20 @@ def capture_rng_state() -> dict[str, Any]:
     return state
 
 
+def _to_cpu(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {key: _to_cpu(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_to_cpu(item) for item in value]
+    return value
+
+
 def restore_rng_state(state: dict[str, Any]) -> None:
     """Inverse of :func:`capture_rng_state`."""
+    # Checkpoints may have been mapped onto an accelerator; RNG states live on the CPU.
+    state = {key: _to_cpu(value) for key, value in state.items()}
     python = state["python"]
     random.setstate((python["version"], tuple(python["state"]), python["gauss"]))
     numpy_state = state["numpy"]
