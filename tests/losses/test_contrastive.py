@@ -223,3 +223,16 @@ def test_bad_inputs_raise_value_errors() -> None:
     for bad_label in (True, 0.0, "0"):
         with pytest.raises(ValueError, match="similar_label"):
             ContrastiveLoss(similar_label=bad_label)  # type: ignore[arg-type]
+
+
+def test_close_pair_of_a_spread_batch_is_exact_in_float32():
+    generator = torch.Generator().manual_seed(0)
+    embeddings = torch.randn(5, 16, generator=generator) * 10
+    embeddings[1] = embeddings[0] + 0.01
+    labels = torch.tensor([0, 0, 1, 2, 3])
+    grads = []
+    for dtype in (torch.float32, torch.float64):
+        x = embeddings.detach().to(dtype).clone().requires_grad_(True)
+        contrastive_loss_from_labels(x, labels, margin=1.0).backward()
+        grads.append(x.grad.double())
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-3, atol=1e-4)

@@ -294,3 +294,19 @@ def test_bad_inputs_raise_value_errors() -> None:
         batch_hard_triplets(torch.zeros(3, 4), torch.tensor([0, 1, 0]))
     with pytest.raises(ValueError, match="labels has 2 entries"):
         semi_hard_triplets(torch.zeros(3, 3), torch.tensor([0, 1]), margin=1.0)
+
+
+@pytest.mark.parametrize("mining", ["batch_all", "batch_hard", "semi_hard"])
+def test_close_pairs_of_a_spread_batch_keep_their_gradient_in_float32(mining):
+    # Far-apart points with one close pair: the |x|^2 + |y|^2 - 2 x.y expansion reads the close
+    # pair's distance as 0 in float32 (and safe_sqrt then gives it no gradient).
+    generator = torch.Generator().manual_seed(0)
+    embeddings = torch.randn(6, 16, generator=generator) * 10
+    embeddings[1] = embeddings[0] + 0.01
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    grads = []
+    for dtype in (torch.float32, torch.float64):
+        x = embeddings.detach().to(dtype).clone().requires_grad_(True)
+        batch_triplet_loss(x, labels, margin=1000.0, mining=mining).backward()
+        grads.append(x.grad.double())
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-3, atol=1e-3)

@@ -86,6 +86,30 @@ class Distance(nn.Module, ABC):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.pairwise(x, y)
 
+    def self_pairwise_exact(self, x: torch.Tensor) -> torch.Tensor:
+        """``pairwise(x, x)`` [N, N] computed pair by pair with ``paired``.
+
+        The fast ``pairwise`` of a Euclidean distance expands ``|x|^2 + |y|^2 - 2 x.y``, which in
+        float32 loses close pairs of a spread-out batch to cancellation (a distance of 0.01
+        reads as 0, with zero gradient). Losses that differentiate through every pair use this
+        instead: exact, at O(N^2 D) memory for the pair differences.
+        """
+        n_samples = x.shape[0]
+        first, second = torch.triu_indices(n_samples, n_samples, offset=1, device=x.device)
+        upper = paired_or_empty(self, x[first], x[second])
+        diagonal = self.paired(x, x)
+        matrix = upper.new_zeros(n_samples, n_samples)
+        matrix = matrix.index_put((first, second), upper).index_put((second, first), upper)
+        return matrix.index_put((torch.arange(n_samples, device=x.device),) * 2, diagonal)
+
+
+def paired_or_empty(distance: Distance, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``distance.paired(x, y)``, or an empty [0] tensor still attached to the graph when there
+    are no pairs (so a loss over zero pairs backpropagates zeros instead of failing)."""
+    if x.shape[0] == 0:
+        return (x * 0).sum(dim=1) + (y * 0).sum(dim=1)
+    return distance.paired(x, y)
+
 
 def resolve_distance(distance: Distance | None, default: type[Distance]) -> Distance:
     """``distance`` itself, or a fresh ``default()`` when it is None; anything else is an error."""

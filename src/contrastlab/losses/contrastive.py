@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from contrastlab._checks import check_float_tensor, check_labels, check_non_negative, reduce_loss
-from contrastlab.distances.base import Distance, resolve_distance
+from contrastlab.distances.base import Distance, paired_or_empty, resolve_distance
 from contrastlab.distances.euclidean import EuclideanDistance
 
 
@@ -115,7 +115,8 @@ def contrastive_loss_from_labels(
     labels = check_labels("labels", labels, embeddings.shape[0])
     n_samples = embeddings.shape[0]
     first, second = torch.triu_indices(n_samples, n_samples, offset=1, device=embeddings.device)
-    distances = distance.pairwise(embeddings, embeddings)[first, second]
+    # Pair by pair, not through the fast pairwise expansion: exact for close pairs in float32.
+    distances = paired_or_empty(distance, embeddings[first], embeddings[second])
     per_pair = _pair_losses(distances, labels[first] != labels[second], margin)
     # Every pair is valid; passing the mask makes an empty (N = 1) mean 0 instead of NaN.
     return reduce_loss(per_pair, reduction, valid=torch.ones_like(per_pair, dtype=torch.bool))

@@ -41,7 +41,7 @@ from contrastlab._checks import (
     check_non_negative,
     reduce_loss,
 )
-from contrastlab.distances.base import Distance, resolve_distance
+from contrastlab.distances.base import Distance, paired_or_empty, resolve_distance
 from contrastlab.distances.euclidean import EuclideanDistance
 from contrastlab.losses.mining import (
     batch_hard_triplets,
@@ -107,21 +107,28 @@ def batch_triplet_loss(
     check_choice("reduction", reduction, ("mean", "sum", "none"))
     check_float_tensor("embeddings", embeddings, ndim=2)
     labels = check_labels("labels", labels, embeddings.shape[0])
-    values = distance.pairwise(embeddings, embeddings)
+    sign = -1.0 if distance.larger_is_closer else 1.0
     # Work with a dissimilarity throughout: for a similarity s, -s orders pairs the same way and
     # d(a, p) - d(a, n) = s(a, n) - s(a, p).
-    dissimilarities = -values if distance.larger_is_closer else values
     if mining == "batch_all":
+        # Differentiated through every pair: exact pair-by-pair values (the fast expansion loses
+        # close pairs to float32 cancellation).
+        dissimilarities = sign * distance.self_pairwise_exact(embeddings)
         losses = F.relu(dissimilarities[:, :, None] - dissimilarities[:, None, :] + margin)
         valid = valid_triplet_mask(labels)
         if reduction == "none":
             return losses[valid]
         return reduce_loss(losses, reduction, valid=valid & (losses > 0))
+    # Mine on the fast matrix without gradient, then differentiate the mined pairs exactly.
+    with torch.no_grad():
+        mining_values = sign * distance.pairwise(embeddings, embeddings)
     if mining == "batch_hard":
-        anchor, positive, negative = batch_hard_triplets(dissimilarities, labels)
+        anchor, positive, negative = batch_hard_triplets(mining_values, labels)
     else:
-        anchor, positive, negative = semi_hard_triplets(dissimilarities, labels, margin)
-    losses = F.relu(dissimilarities[anchor, positive] - dissimilarities[anchor, negative] + margin)
+        anchor, positive, negative = semi_hard_triplets(mining_values, labels, margin)
+    positive_values = sign * paired_or_empty(distance, embeddings[anchor], embeddings[positive])
+    negative_values = sign * paired_or_empty(distance, embeddings[anchor], embeddings[negative])
+    losses = F.relu(positive_values - negative_values + margin)
     # An all-true mask turns the mean of zero mined triplets into 0 instead of NaN.
     return reduce_loss(losses, reduction, valid=torch.ones_like(losses, dtype=torch.bool))
 
