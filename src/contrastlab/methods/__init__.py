@@ -5,7 +5,16 @@ Everything else (epochs, schedules, checkpoints, devices, DDP) is the shared loo
 """
 
 from contrastlab.methods.contrastive_views import ContrastiveViewsMethod
+from contrastlab.methods.cpc import CPCMethod
 from contrastlab.methods.cross_entropy import CrossEntropyMethod
 from contrastlab.methods.moco import MoCoMethod
+from contrastlab.methods.siamese import SiameseMethod, balanced_pairs
 
-__all__ = ["ContrastiveViewsMethod", "CrossEntropyMethod", "MoCoMethod"]
+__all__ = [
+    "CPCMethod",
+    "ContrastiveViewsMethod",
+    "CrossEntropyMethod",
+    "MoCoMethod",
+    "SiameseMethod",
+    "balanced_pairs",
+]

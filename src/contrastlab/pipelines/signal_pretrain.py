@@ -1,0 +1,173 @@
+"""Contrastive pretraining of a 1-D signal encoder through the shared training loop.
+
+Methods (``--method``):
+
+- ``simclr``: two augmented views per window, NT-Xent (positives = views of the same window);
+- ``supcon``: the same views, positives = windows of the same class (**uses the labels**);
+- ``cpc``: Contrastive Predictive Coding on each window (needs ``--model cpc``);
+- ``siamese``: Hadsell's margin loss on balanced same/different-class pairs (**uses the labels**).
+
+The augmentation acts on the raw windows, *before* the network's input front-end
+(:func:`contrastlab.pipelines.signal_views.signal_views_augment`: speed change and spectral tilt,
+then circular shift, jitter, scaling, time and frequency masking).
+
+:class:`SignalConfig` holds the options shared by ``contrastlab bearing``, ``cpc`` and ``ucr``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from contrastlab._checks import check_choice
+from contrastlab.data.splits import LabeledTensors
+from contrastlab.methods import ContrastiveViewsMethod, CPCMethod, SiameseMethod
+from contrastlab.pipelines.signal_network import (
+    BACKBONES,
+    HEADS,
+    INPUT_REPRESENTATIONS,
+    CPCNetwork,
+    SignalEncoder,
+    auto_backbone,
+    build_encoder,
+    build_projection_network,
+    default_backbone_options,
+    frontend_length,
+    make_spec,
+)
+from contrastlab.pipelines.signal_views import signal_views_augment
+from contrastlab.training.config import TrainConfig
+from contrastlab.training.loop import FitResult, fit
+from contrastlab.training.rng import seed_everything
+
+SIGNAL_METHODS = ("simclr", "supcon", "cpc", "siamese")
+LABELLED_METHODS = ("supcon", "siamese")
+
+
+@dataclass
+class SignalConfig(TrainConfig):
+    """Options shared by the signal commands (model, input representation, pretraining method).
+
+    ``model='auto'`` picks ``cpc`` for ``--method cpc``, ``mlp`` (band energies + MLP) for the
+    spectral inputs and ``wdcnn`` for time-domain ones. ``speed_change`` (relative) and
+    ``tilt_db`` set the physical augmentations (0 switches one off); ``--no-augment`` drops
+    every augmentation.
+    """
+
+    method: str = "simclr"
+    model: str = "auto"
+    input: str = "fft"
+    temp: float = 0.1
+    head: str = "mlp"
+    feat_dim: int = 64
+    n_views: int = 2
+    margin: float = 1.0
+    augment: bool = True
+    speed_change: float = 0.03
+    tilt_db: float = 3.0
+    cpc_steps: int = 8
+    cpc_negatives: int = 16
+    cpc_latent_dim: int = 64
+    cpc_context_dim: int = 64
+    eval_batch_size: int = 512
+
+    def validate(self) -> None:
+        super().validate()
+        check_choice("--method", self.method, SIGNAL_METHODS)
+        check_choice("--model", self.model, ("auto", *BACKBONES))
+        check_choice("--input", self.input, INPUT_REPRESENTATIONS)
+        check_choice("--head", self.head, HEADS)
+        if self.method == "cpc" and self.backbone != "cpc":
+            raise ValueError("--method cpc needs --model cpc (or auto)")
+        if not self.temp > 0:
+            raise ValueError(f"--temp must be > 0, got {self.temp!r}")
+        if self.n_views < 2:
+            raise ValueError(f"--n_views must be >= 2, got {self.n_views}")
+        if not 0 <= self.speed_change < 1 or self.tilt_db < 0:
+            raise ValueError("--speed_change must be in [0, 1) and --tilt_db >= 0")
+        if self.margin < 0:
+            raise ValueError(f"--margin must be >= 0, got {self.margin}")
+        for name in ("feat_dim", "cpc_steps", "cpc_negatives", "cpc_latent_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.cpc_context_dim < 1 or self.eval_batch_size < 1:
+            raise ValueError("--cpc_context_dim and --eval_batch_size must be >= 1")
+
+    @property
+    def backbone(self) -> str:
+        return self.model if self.model != "auto" else auto_backbone(self.input, self.method)
+
+    def run_dir(self, default_name: str) -> Path:
+        return Path(self.out) if self.out else Path("runs") / default_name
+
+    def network_spec(self, in_channels: int, window_length: int) -> dict[str, Any]:
+        """The spec of this configuration's encoder for windows ``[C, window_length]``."""
+        options = default_backbone_options(
+            self.backbone,
+            frontend_length(self.input, window_length),
+            cpc_latent_dim=self.cpc_latent_dim,
+            cpc_context_dim=self.cpc_context_dim,
+            cpc_steps=self.cpc_steps,
+            cpc_negatives=self.cpc_negatives,
+        )
+        return make_spec(
+            self.backbone,
+            self.input,
+            in_channels,
+            window_length,
+            head=self.head,
+            feat_dim=self.feat_dim,
+            backbone_options=options,
+        )
+
+
+def views_augment(config: SignalConfig, length: int) -> nn.Module | None:
+    """The configured augmentation for windows of ``length`` samples (None: ``--no-augment``)."""
+    if not config.augment:
+        return None
+    return signal_views_augment(length, config.speed_change, config.tilt_db)
+
+
+def pretraining_parts(
+    config: SignalConfig, spec: dict[str, Any], window_length: int
+) -> tuple[nn.Module, nn.Module]:
+    """The ``(network, method)`` pair the shared loop trains for ``config.method``."""
+    augment = views_augment(config, window_length)
+    if config.method == "cpc":
+        return CPCNetwork(build_encoder(spec)), CPCMethod(augment=None)
+    if config.method == "siamese":
+        return build_projection_network(spec, normalize=False), SiameseMethod(
+            augment=augment, margin=config.margin
+        )
+    method = ContrastiveViewsMethod(
+        augment if augment is not None else nn.Identity(),
+        method=config.method,
+        temperature=config.temp,
+        n_views=config.n_views,
+    )
+    return build_projection_network(spec, normalize=True), method
+
+
+def pretrain_encoder(
+    config: SignalConfig,
+    train: LabeledTensors,
+    spec: dict[str, Any],
+    run_dir: Path,
+    checkpoint_extra: dict[str, Any] | None = None,
+) -> tuple[SignalEncoder, FitResult]:
+    """Pretrain the encoder of ``spec`` on ``train`` ([N, C, L] windows) with ``config.method``.
+
+    Labels are used only by ``supcon`` and ``siamese``. Returns the trained encoder (in eval
+    mode, on the training device) and the loop's :class:`FitResult` (history, last checkpoint).
+    """
+    if train.inputs.dim() != 3:
+        raise ValueError(f"signal windows must be [N, C, L], got {tuple(train.inputs.shape)}")
+    seed_everything(config.seed)
+    network, method = pretraining_parts(config, spec, int(train.inputs.shape[-1]))
+    extra = {"model_spec": spec, "kind": f"signal-{config.method}", **(checkpoint_extra or {})}
+    result = fit(network, method, train, config, run_dir, checkpoint_extra=extra)
+    encoder: SignalEncoder = network.encoder
+    return encoder.eval(), result
