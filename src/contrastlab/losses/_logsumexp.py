@@ -5,20 +5,39 @@ For anchors ``a`` [Na, D] and contrast vectors ``c`` [N, D] (temperature folded 
     lse_i = log sum_{j != self_index[i]} exp(a_i . c_j)                                   [Na]
 
 SupCon, NT-Xent and in-batch InfoNCE all reduce to this plus terms that are linear in the
-similarities (their gradients are O(N D) and left to autograd). Three design points:
+similarities (their gradients are O(N D) and left to autograd). Design points:
 
-* **Exact max-subtraction.** The row maximum is taken *after* the self-similarity is masked out.
-  The SupContrast reference subtracts a maximum that includes the self term a_i . a_i = 1 / T, so at
-  small temperatures every remaining exponential underflows (NaN gradients at T = 0.01 in float32).
+* **No underflow, no overflow.** The self-similarity never enters a shift. The SupContrast
+  reference subtracts a maximum that includes the self term a_i . a_i = 1 / T, so at small
+  temperatures every remaining exponential underflows (NaN gradients at T = 0.01 in float32).
 * **Full precision inside.** float16 / bfloat16 inputs are computed in float32 (float64 stays
   float64), with autocast disabled; the gradient is returned in the input dtype.
-* **Two memory modes.** ``dense`` keeps the unnormalised probabilities E = exp(S - m) [Na, N]
-  (one matrix, written block by block in place) and needs two matmuls in backward, exactly the
-  matmul floor. ``blocked`` keeps only ``lse`` and recomputes each row block in backward: memory
-  O(block_rows * N) for one extra matmul. ``auto`` picks dense up to ``DENSE_LIMIT_BYTES``.
+* **Two memory modes.** ``dense`` keeps E = exp(S - m) [Na, N] with m the exact row maximum (one
+  matrix, written block by block in place) and needs two matmuls in backward, exactly the matmul
+  floor. ``blocked`` keeps only ``lse`` and recomputes the similarities in backward: memory
+  O(block) instead of O(Na N). ``auto`` picks dense up to ``DENSE_LIMIT_BYTES``.
+
+How ``blocked`` stays near the floor's time (it does one more [Na, N] matmul than dense):
+
+* **Shifts folded into the matmul.** Instead of a max pass and a subtraction pass, each row is
+  shifted by an upper bound b_i >= max_j a_i . c_j (Cauchy-Schwarz: b_i = |a_i| max_j |c_j|), put
+  into the matmul as an extra column: [a_i, -b_i] . [c_j, 1] = s_ij - b_i. Backward shifts by the
+  exact ``lse_i`` the same way, so P_ij = exp(s_ij - lse_i) costs one in-place ``exp`` pass and the
+  upstream gradient is applied to the [., D] operands, not to the [Na, N] block.
+* **Exact fallback.** A row whose largest similarity lies more than ``_SHIFT_GAP`` below its bound
+  (tiny temperature, unnormalised inputs) is recomputed with its exact maximum, so no term that
+  matters can underflow.
+* **Symmetric tiles.** When the anchors are a multiple of the contrast vectors (SupCon with
+  ``contrast_mode='all'``, NT-Xent: a = c / T) and each anchor's self column is its own index,
+  S is symmetric: the work runs over square tiles of the upper triangle, each tile serving rows
+  I (through S_IJ) and rows J (through S_IJ^T). With one scalar shift b, exp(S - b) is symmetric
+  too, and backward uses P_IJ = diag(w_I) exp(S_IJ - b) with w_i = g_i exp(b - lse_i): one matmul
+  and one ``exp`` per tile pair for the similarities, half of the row-block scheme's.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch.autograd.function import FunctionCtx, once_differentiable
@@ -28,9 +47,17 @@ from contrastlab._checks import check_choice
 DENSE_LIMIT_BYTES = 1 << 30
 """``memory='auto'`` keeps the [Na, N] probability matrix when it fits in this many bytes."""
 
-_BLOCK_ELEMENTS = 1 << 21
-"""Target size of one row block (elements): large enough for efficient matmuls, small enough to
-stay in cache during the element-wise passes."""
+_BLOCK_ELEMENTS = 1 << 22
+"""Similarities per row block (4M: 16 MB in float32). Large blocks mean few, large operations: on
+a busy shared CPU every operation is a synchronisation point of the intra-op threads, which costs
+more than the cache misses of a block that outgrows L2 (measured in docs/benchmarks.md)."""
+
+_TILE_ELEMENTS = 1 << 22
+"""Similarities per square tile of the symmetric case (2048 x 2048)."""
+
+_SHIFT_GAP = 50.0
+"""A row whose largest similarity lies more than this below its shift is recomputed exactly: with
+exp(-50) ~ 2e-22 the terms that matter (within ~20 of the maximum) stay normal float32 numbers."""
 
 MEMORY_MODES = ("auto", "dense", "blocked")
 
@@ -45,19 +72,216 @@ def default_block_rows(n_contrast: int) -> int:
     return max(16, _BLOCK_ELEMENTS // max(n_contrast, 1))
 
 
-def _mask_self(block: torch.Tensor, self_columns: torch.Tensor | None) -> None:
-    """Set block[r, self_columns[r]] = -inf in place (entries < 0 mean 'no self column')."""
+def _mask_self(block: torch.Tensor, self_columns: torch.Tensor | None, value: float) -> None:
+    """Set block[r, self_columns[r]] = value in place (entries < 0 mean 'no self column')."""
     if self_columns is None:
         return
     rows = torch.arange(block.shape[0], device=block.device)
     has_self = self_columns >= 0
     if not bool(has_self.all()):
         rows, self_columns = rows[has_self], self_columns[has_self]
-    block[rows, self_columns] = float("-inf")
+    block[rows, self_columns] = value
 
 
 def _finite_or_zero(values: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isfinite(values), values, torch.zeros_like(values))
+
+
+def _with_column(x: torch.Tensor, column: torch.Tensor) -> torch.Tensor:
+    """[n, D] and [n] -> [n, D + 1]: the extra column carries a shift through the matmul."""
+    return torch.cat([x, column.to(x.dtype).unsqueeze(1)], dim=1)
+
+
+def _is_symmetric(a: torch.Tensor, c: torch.Tensor, self_index: torch.Tensor | None) -> bool:
+    """True when a = alpha * c (to rounding) and row i's self column is i: then S = a c^T is
+    symmetric. O(N D), negligible against the O(N^2 D) work it can halve."""
+    if a.shape != c.shape or a.shape[0] < 2 or self_index is None:
+        return False
+    if not torch.equal(self_index, torch.arange(a.shape[0], device=a.device)):
+        return False
+    with torch.no_grad():
+        dtype = compute_dtype(a, c)
+        a, c = a.detach().to(dtype), c.detach().to(dtype)
+        norm = float(c.pow(2).sum())
+        if norm == 0.0 or not math.isfinite(norm):
+            return False
+        alpha = float((a * c).sum()) / norm
+        error = float((a - alpha * c).abs().amax())
+        return error <= 8 * torch.finfo(dtype).eps * float(a.abs().amax())
+
+
+def _slices(n: int, size: int) -> list[slice]:
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def _scratch_block(scratch: torch.Tensor, rows: int, columns: int) -> torch.Tensor:
+    return scratch[: rows * columns].view(rows, columns)
+
+
+# --- exact rows: max-subtraction per row (dense mode, and the blocked fallback) ----------------
+
+
+def _exact_forward(
+    a: torch.Tensor,
+    c: torch.Tensor,
+    self_index: torch.Tensor | None,
+    block_rows: int,
+    probabilities: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(lse, row_max, normaliser)`` with the exact row maximum; fills ``probabilities`` [Na, N]
+    with exp(S - row_max) when given (dense mode)."""
+    n_anchors, n_contrast = a.shape[0], c.shape[0]
+    lse = torch.empty(n_anchors, dtype=a.dtype, device=a.device)
+    row_max = torch.empty_like(lse)
+    normaliser = torch.empty_like(lse)
+    scratch = None if probabilities is not None else a.new_empty(block_rows * n_contrast)
+    c_t = c.t()
+    for rows in _slices(n_anchors, block_rows):
+        n_rows = rows.stop - rows.start
+        block = (
+            probabilities[rows]
+            if probabilities is not None
+            else _scratch_block(scratch, n_rows, n_contrast)
+        )
+        torch.mm(a[rows], c_t, out=block)
+        _mask_self(block, None if self_index is None else self_index[rows], float("-inf"))
+        block_max = _finite_or_zero(block.amax(dim=1))
+        block.sub_(block_max.unsqueeze(1)).exp_()
+        block_sum = block.sum(dim=1)
+        row_max[rows] = block_max
+        normaliser[rows] = block_sum
+        lse[rows] = block_max + block_sum.log()
+    # Rows with no contrast term at all keep lse = -inf; their true max is -inf too.
+    return lse, torch.where(torch.isfinite(lse), row_max, lse), normaliser
+
+
+def _exact_backward(
+    a: torch.Tensor,
+    c: torch.Tensor,
+    self_index: torch.Tensor | None,
+    lse: torch.Tensor,
+    grad: torch.Tensor,
+    block_rows: int,
+    grad_contrast: torch.Tensor,
+) -> torch.Tensor:
+    """Gradient wrt ``a`` of sum_i grad_i lse_i; adds the gradient wrt ``c`` to grad_contrast.
+
+    P_ij = exp(s_ij - lse_i) comes from one matmul with the shift folded in and one exp pass; the
+    weights ``grad`` scale the [., D] operands.
+    """
+    n_contrast = c.shape[0]
+    a_shifted = _with_column(a, -_finite_or_zero(lse))
+    c_t = _with_column(c, torch.ones(n_contrast, dtype=c.dtype, device=c.device)).t()
+    weighted_a = a * grad.unsqueeze(1)
+    grad_anchors = torch.empty_like(a)
+    scratch = a.new_empty(min(block_rows, a.shape[0]) * n_contrast)
+    for rows in _slices(a.shape[0], block_rows):
+        block = _scratch_block(scratch, rows.stop - rows.start, n_contrast)
+        torch.mm(a_shifted[rows], c_t, out=block)
+        block.exp_()
+        _mask_self(block, None if self_index is None else self_index[rows], 0.0)
+        torch.mm(block, c, out=grad_anchors[rows])
+        grad_contrast.addmm_(block.t(), weighted_a[rows])
+    return grad_anchors.mul_(grad.unsqueeze(1))
+
+
+# --- blocked forward / backward ----------------------------------------------------------------
+
+
+def _far_below_shift(shifted_max: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Rows to redo exactly: best similarity too far below the shift, or a non-finite shift."""
+    too_far = torch.isfinite(shifted_max) & (shifted_max < -_SHIFT_GAP)
+    return too_far | ~torch.isfinite(shift)
+
+
+def _blocked_forward(
+    a: torch.Tensor,
+    c: torch.Tensor,
+    self_index: torch.Tensor | None,
+    block_rows: int,
+    symmetric: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(lse, row_max, shift, redo)``: the shift of each row and the rows computed exactly
+    instead (bool [Na]), which backward's symmetric path needs."""
+    n_anchors, n_contrast = a.shape[0], c.shape[0]
+    bound = a.norm(dim=1) * c.norm(dim=1).amax()
+    shift = bound.amax().expand(n_anchors).contiguous() if symmetric else bound
+    a_shifted = _with_column(a, -_finite_or_zero(shift))
+    c_aug = _with_column(c, torch.ones(n_contrast, dtype=c.dtype, device=c.device))
+    shifted_max = torch.full((n_anchors,), float("-inf"), dtype=a.dtype, device=a.device)
+    sums = torch.zeros_like(shifted_max)
+    if symmetric:
+        tiles = _slices(n_anchors, block_rows)
+        scratch = a.new_empty(block_rows * block_rows)
+        for i, rows in enumerate(tiles):
+            for columns in tiles[i:]:
+                tile = _scratch_block(scratch, rows.stop - rows.start, columns.stop - columns.start)
+                torch.mm(a_shifted[rows], c_aug[columns].t(), out=tile)
+                if rows == columns:
+                    tile.diagonal().fill_(float("-inf"))
+                torch.maximum(shifted_max[rows], tile.amax(dim=1), out=shifted_max[rows])
+                if rows != columns:
+                    torch.maximum(shifted_max[columns], tile.amax(dim=0), out=shifted_max[columns])
+                tile.exp_()
+                sums[rows] += tile.sum(dim=1)
+                if rows != columns:
+                    sums[columns] += tile.sum(dim=0)
+    else:
+        scratch = a.new_empty(block_rows * n_contrast)
+        c_t = c_aug.t()
+        for rows in _slices(n_anchors, block_rows):
+            block = _scratch_block(scratch, rows.stop - rows.start, n_contrast)
+            torch.mm(a_shifted[rows], c_t, out=block)
+            _mask_self(block, None if self_index is None else self_index[rows], float("-inf"))
+            shifted_max[rows] = block.amax(dim=1)
+            sums[rows] = block.exp_().sum(dim=1)
+    lse = shift + sums.log()
+    row_max = torch.minimum(shift + shifted_max, lse)  # rounding must not put max above lse
+    redo = _far_below_shift(shifted_max, shift)
+    rows = redo.nonzero().squeeze(1)
+    if rows.numel():
+        exact_self = None if self_index is None else self_index[rows]
+        lse[rows], row_max[rows], _ = _exact_forward(a[rows], c, exact_self, block_rows)
+    return lse, row_max, shift, redo
+
+
+def _symmetric_backward(
+    a: torch.Tensor,
+    c: torch.Tensor,
+    lse: torch.Tensor,
+    shift: torch.Tensor,
+    grad: torch.Tensor,
+    redo: torch.Tensor,
+    block_rows: int,
+    grad_contrast: torch.Tensor,
+) -> torch.Tensor:
+    """Backward over the upper-triangle tiles of a symmetric S. Rows in ``redo`` get weight 0
+    here (their terms may underflow at this shift); the caller adds them exactly."""
+    n = a.shape[0]
+    c_aug = _with_column(c, torch.ones(n, dtype=c.dtype, device=c.device))
+    a_shifted = _with_column(a, -_finite_or_zero(shift))
+    # P_ij = exp(s_ij - lse_i) = (w_i / g_i) exp(s_ij - b) with w_i = g_i exp(b - lse_i) and
+    # b - lse_i <= b - max_j s_ij <= gap on the rows kept: no overflow.
+    kept = ~redo & torch.isfinite(lse)
+    exponent = torch.where(kept, shift - lse, torch.zeros_like(lse))
+    weight = torch.where(kept, grad * torch.exp(exponent), torch.zeros_like(grad))
+    weighted_a = a * weight.unsqueeze(1)
+    unweighted = torch.zeros_like(a)
+    tiles = _slices(n, block_rows)
+    scratch = a.new_empty(block_rows * block_rows)
+    for i, rows in enumerate(tiles):
+        for columns in tiles[i:]:
+            tile = _scratch_block(scratch, rows.stop - rows.start, columns.stop - columns.start)
+            torch.mm(a_shifted[rows], c_aug[columns].t(), out=tile)
+            tile.exp_()
+            if rows == columns:
+                tile.diagonal().zero_()
+            unweighted[rows].addmm_(tile, c[columns])
+            grad_contrast[columns].addmm_(tile.t(), weighted_a[rows])
+            if rows != columns:
+                unweighted[columns].addmm_(tile.t(), c[rows])
+                grad_contrast[rows].addmm_(tile, weighted_a[columns])
+    return unweighted.mul_(weight.unsqueeze(1))
 
 
 class _ContrastLogSumExp(torch.autograd.Function):
@@ -69,41 +293,27 @@ class _ContrastLogSumExp(torch.autograd.Function):
         self_index: torch.Tensor | None,
         keep_probabilities: bool,
         block_rows: int,
+        symmetric: bool,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         dtype = compute_dtype(anchors, contrast)
         with torch.autocast(device_type=anchors.device.type, enabled=False):
             a = anchors.to(dtype)
             c = contrast.to(dtype)
-            n_anchors, n_contrast = a.shape[0], c.shape[0]
-            lse = torch.empty(n_anchors, dtype=dtype, device=a.device)
-            row_max = torch.empty_like(lse)
-            normaliser = torch.empty_like(lse)
             if keep_probabilities:
-                probabilities = torch.empty(n_anchors, n_contrast, dtype=dtype, device=a.device)
+                probabilities = a.new_empty(a.shape[0], c.shape[0])
+                lse, row_max, normaliser = _exact_forward(
+                    a, c, self_index, block_rows, probabilities
+                )
+                ctx.save_for_backward(a, c, normaliser, probabilities)
             else:
-                scratch = torch.empty(block_rows, n_contrast, dtype=dtype, device=a.device)
-            c_t = c.t()
-            for start in range(0, n_anchors, block_rows):
-                stop = min(start + block_rows, n_anchors)
-                block = probabilities[start:stop] if keep_probabilities else scratch[: stop - start]
-                torch.mm(a[start:stop], c_t, out=block)
-                _mask_self(block, None if self_index is None else self_index[start:stop])
-                block_max = _finite_or_zero(block.amax(dim=1))
-                block.sub_(block_max.unsqueeze(1)).exp_()
-                block_sum = block.sum(dim=1)
-                row_max[start:stop] = block_max
-                normaliser[start:stop] = block_sum
-                lse[start:stop] = block_max + block_sum.log()
-            # Rows with no contrast term at all keep lse = -inf; their true max is -inf too.
-            row_max = torch.where(torch.isfinite(lse), row_max, lse)
-
+                lse, row_max, shift, redo = _blocked_forward(
+                    a, c, self_index, block_rows, symmetric
+                )
+                ctx.symmetric = symmetric
+                ctx.block_rows = block_rows
+                ctx.save_for_backward(a, c, lse, self_index, shift, redo)
         ctx.keep_probabilities = keep_probabilities
-        ctx.block_rows = block_rows
         ctx.input_dtypes = (anchors.dtype, contrast.dtype)
-        if keep_probabilities:
-            ctx.save_for_backward(a, c, normaliser, probabilities)
-        else:
-            ctx.save_for_backward(a, c, lse, self_index)
         ctx.mark_non_differentiable(row_max)
         return lse, row_max
 
@@ -111,7 +321,7 @@ class _ContrastLogSumExp(torch.autograd.Function):
     @once_differentiable
     def backward(  # type: ignore[override]
         ctx: FunctionCtx, grad_lse: torch.Tensor, _grad_row_max: torch.Tensor | None
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None, None]:
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None, None, None]:
         anchor_dtype, contrast_dtype = ctx.input_dtypes
         with torch.autocast(device_type=grad_lse.device.type, enabled=False):
             if ctx.keep_probabilities:
@@ -121,23 +331,32 @@ class _ContrastLogSumExp(torch.autograd.Function):
                 grad_anchors = torch.mm(probabilities, c).mul_(weight)
                 grad_contrast = torch.mm(probabilities.t(), a * weight)
             else:
-                a, c, lse, self_index = ctx.saved_tensors
-                grad = grad_lse.to(a.dtype)
-                finite_lse = _finite_or_zero(lse)
-                grad_anchors = torch.empty_like(a)
+                a, c, lse, self_index, shift, redo = ctx.saved_tensors
+                grad = _finite_or_zero(grad_lse.to(a.dtype))
                 grad_contrast = torch.zeros_like(c)
-                c_t = c.t()
-                for start in range(0, a.shape[0], ctx.block_rows):
-                    stop = min(start + ctx.block_rows, a.shape[0])
-                    block = torch.mm(a[start:stop], c_t)
-                    _mask_self(block, None if self_index is None else self_index[start:stop])
-                    block.sub_(finite_lse[start:stop].unsqueeze(1)).exp_()
-                    block.mul_(grad[start:stop].unsqueeze(1))
-                    torch.mm(block, c, out=grad_anchors[start:stop])
-                    grad_contrast.addmm_(block.t(), a[start:stop])
+                if not ctx.symmetric:
+                    grad_anchors = _exact_backward(
+                        a, c, self_index, lse, grad, ctx.block_rows, grad_contrast
+                    )
+                else:
+                    grad_anchors = _symmetric_backward(
+                        a, c, lse, shift, grad, redo, ctx.block_rows, grad_contrast
+                    )
+                    rows = redo.nonzero().squeeze(1)
+                    if rows.numel():
+                        grad_anchors[rows] = _exact_backward(
+                            a[rows],
+                            c,
+                            self_index[rows],
+                            lse[rows],
+                            grad[rows],
+                            ctx.block_rows,
+                            grad_contrast,
+                        )
         return (
             grad_anchors.to(anchor_dtype) if ctx.needs_input_grad[0] else None,
             grad_contrast.to(contrast_dtype) if ctx.needs_input_grad[1] else None,
+            None,
             None,
             None,
             None,
@@ -159,8 +378,10 @@ def contrast_logsumexp(
         self_index: [Na] int64; column of ``contrast`` excluded from row i (its own copy), or a
             negative value for none. ``None`` excludes nothing.
         memory: 'dense' (keep the [Na, N] probabilities for backward), 'blocked' (recompute them in
-            row blocks: O(block_rows * N) memory, one extra matmul) or 'auto'.
-        block_rows: rows per block; default keeps a block near 2M elements.
+            blocks: O(block) memory, one extra matmul, or none extra when S is symmetric) or
+            'auto' (dense while the [Na, N] matrix fits in ``DENSE_LIMIT_BYTES``).
+        block_rows: rows per block (side of the square tiles in the symmetric case); by default a
+            block or tile holds about 4M similarities (16 MB in float32).
 
     Returns:
         ``(lse, row_max)``, both [Na] in float32 (float64 for float64 inputs). ``row_max`` is the
@@ -186,8 +407,12 @@ def contrast_logsumexp(
     if memory == "auto":
         dense_bytes = n_anchors * n_contrast * element_size
         memory = "dense" if dense_bytes <= DENSE_LIMIT_BYTES else "blocked"
-    rows = block_rows if block_rows is not None else default_block_rows(n_contrast)
-    if rows < 1:
-        raise ValueError(f"block_rows must be >= 1, got {rows}")
-    rows = min(rows, max(n_anchors, 1))
-    return _ContrastLogSumExp.apply(anchors, contrast, self_index, memory == "dense", rows)
+    if block_rows is not None and block_rows < 1:
+        raise ValueError(f"block_rows must be >= 1, got {block_rows}")
+    symmetric = memory == "blocked" and _is_symmetric(anchors, contrast, self_index)
+    if block_rows is None:
+        block_rows = math.isqrt(_TILE_ELEMENTS) if symmetric else default_block_rows(n_contrast)
+    rows = min(block_rows, max(n_anchors, 1))
+    return _ContrastLogSumExp.apply(
+        anchors, contrast, self_index, memory == "dense", rows, symmetric
+    )

@@ -167,15 +167,17 @@ class MoCoMethod(nn.Module):
         """Write ``keys`` [n, D] (and ``labels`` [n]) over the oldest entries, wrapping around.
 
         The buffers are replaced, not written in place: this step's loss graph still holds the
-        queue it was computed with. When n > K only the last K keys are kept.
+        queue it was computed with. The result equals enqueueing the keys one at a time (when
+        n > K only the last K survive).
         """
-        size = self.queue.shape[0]
-        if keys.shape[0] > size:
-            keys, labels = keys[-size:], labels[-size:]
-        slots = (self.queue_ptr + torch.arange(keys.shape[0], device=keys.device)) % size
+        size, count = self.queue.shape[0], keys.shape[0]
+        skipped = max(0, count - size)
+        keys, labels = keys[skipped:], labels[skipped:]
+        offsets = torch.arange(keys.shape[0], device=keys.device) + skipped
+        slots = (self.queue_ptr + offsets) % size
         self.queue = self.queue.index_copy(0, slots, keys.to(self.queue.dtype))
         self.queue_labels = self.queue_labels.index_copy(0, slots, labels.to(torch.long))
-        self.queue_ptr = (self.queue_ptr + keys.shape[0]) % size
+        self.queue_ptr = (self.queue_ptr + count) % size
 
     def forward(self, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> StepOutput:
         if labels.shape[0] != inputs.shape[0]:
