@@ -125,7 +125,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--variable", default=None, help="MAT variable holding the signal (default: by channel)"
     )
     parser.add_argument(
-        "--stride", type=int, default=None, help="samples between windows (default: the model's)"
+        "--stride", type=int, default=None, help="samples between windows (default: one window)"
     )
     parser.add_argument("--windows", action="store_true", help="also print every window")
     parser.set_defaults(func=_diagnose)

@@ -74,7 +74,8 @@ class BearingConfig(SignalConfig):
     """Options of ``contrastlab bearing`` (pretraining options from :class:`SignalConfig`).
 
     ``test_load = -1`` switches the cross-load evaluation off. ``labels_per_class`` lists the
-    few-label budgets; 100 % of the labels is always evaluated too.
+    few-label budgets; 100 % of the labels is always evaluated too. ``--no-plots`` skips every
+    figure, ``--no-tsne`` only the t-SNE ones.
     """
 
     epochs: int = 30
@@ -101,6 +102,7 @@ class BearingConfig(SignalConfig):
     finetune_learning_rate: float = 0.01
     probe_epochs: int = 100
     probe_learning_rate: float = 0.1
+    plots: bool = True
     tsne: bool = True
 
     def validate(self) -> None:
@@ -189,7 +191,7 @@ def load_bearing_data(config: BearingConfig) -> tuple[DataSplits, LabeledTensors
     """``(splits at train_load, cross-load windows at test_load or None)``; the cross-load
     windows are standardised with the training statistics of the first."""
     data = _load(config, config.train_load, whole=False)
-    smallest = int(torch.bincount(data.train.labels).min())
+    smallest = int(torch.unique(data.train.labels, return_counts=True)[1].min())
     budgets = max(config.labels_per_class)
     if smallest < budgets:
         raise ValueError(
@@ -335,6 +337,52 @@ def plot_class_envelope_spectra(data: DataSplits, run_dir: Path, load_hp: int) -
     return paths
 
 
+def _draw_figures(
+    config: BearingConfig,
+    run_dir: Path,
+    data: DataSplits,
+    cross: LabeledTensors | None,
+    features: _Features,
+    final: SignalClassifier,
+    few_label: dict[str, dict[str, dict[str, Any]]],
+) -> dict[str, Any]:
+    """Training curves, confusion matrices of ``final`` (test and cross-load), t-SNE of the frozen
+    features, per-class envelope spectra and the few-label curve; returns their paths."""
+    plots: dict[str, Any] = {}
+    plots["training_curves"] = str(
+        plot_training_curves(run_dir / "metrics.jsonl", run_dir / "training_curves.png")
+    )
+    sets = {"test": (data.test, features.test)}
+    if cross is not None and features.cross is not None:
+        sets["cross_load"] = (cross, features.cross)
+    for name, (split, split_features) in sets.items():
+        predictions = predict(final, split.inputs, config.eval_batch_size)
+        score = accuracy(predictions, split.labels)
+        cm = confusion_matrix(predictions, split.labels, data.num_classes)
+        plots[f"confusion_{name}"] = str(
+            plot_confusion_matrix(
+                cm,
+                data.class_names,
+                run_dir / f"confusion_{name}.png",
+                title=f"model.pt on {name} ({score:.2f}%)",
+            )
+        )
+        if config.tsne:
+            plots[f"tsne_{name}"] = str(
+                plot_tsne(
+                    split_features,
+                    split.labels,
+                    data.class_names,
+                    run_dir / f"tsne_{name}.png",
+                    seed=config.seed,
+                    title=f"t-SNE of frozen {config.method} features, {name}",
+                )
+            )
+    plots["envelope_spectra"] = plot_class_envelope_spectra(data, run_dir, config.train_load)
+    plots["few_label"] = str(_plot_few_label(few_label, run_dir / "few_label.png"))
+    return plots
+
+
 def _plot_few_label(results: dict[str, dict[str, dict[str, Any]]], path: Path) -> Path:
     series = {}
     for evaluator, table in results.items():
@@ -351,6 +399,38 @@ def _plot_few_label(results: dict[str, dict[str, dict[str, Any]]], path: Path) -
 
 
 # ------------------------------------------------------------------------------------- pipeline
+
+
+def _mean_score(entry: dict[str, Any], score: str) -> float | None:
+    """Mean of ``score`` ('test' or 'cross_load') in one few-label table entry."""
+    if score == "test":
+        return entry["mean"]
+    return entry[score]["mean"] if score in entry else None
+
+
+def _compare_with_scratch(
+    few_label: dict[str, dict[str, dict[str, Any]]],
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per budget and test set: the best pretrained evaluator's mean against the scratch
+    baseline's (``pretraining_wins`` only when strictly better: equal means are a tie)."""
+    comparison: dict[str, dict[str, dict[str, Any]]] = {}
+    pretrained = [kind for kind in few_label if kind != "scratch_baseline"]
+    for key, scratch in few_label["scratch_baseline"].items():
+        comparison[key] = {}
+        for score in ("test", "cross_load"):
+            scratch_mean = _mean_score(scratch, score)
+            if scratch_mean is None:
+                continue
+            best_mean, best_kind = max(
+                (_mean_score(few_label[kind][key], score), kind) for kind in pretrained
+            )
+            comparison[key][score] = {
+                "best_pretrained": best_kind,
+                "pretrained_mean": best_mean,
+                "scratch_mean": scratch_mean,
+                "pretraining_wins": best_mean > scratch_mean,
+            }
+    return comparison
 
 
 def _write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
@@ -486,53 +566,13 @@ def run_bearing(config: BearingConfig) -> dict[str, Any]:
     )
 
     # 4. figures
-    plots: dict[str, Any] = {}
-    plots["training_curves"] = str(
-        plot_training_curves(run_dir / "metrics.jsonl", run_dir / "training_curves.png")
+    plots = (
+        _draw_figures(config, run_dir, data, cross, features, final, few_label)
+        if config.plots
+        else {}
     )
-    for name, split in sets.items():
-        predictions = predict(final, split.inputs, config.eval_batch_size)
-        cm = confusion_matrix(predictions, split.labels, num_classes)
-        plots[f"confusion_{name}"] = str(
-            plot_confusion_matrix(
-                cm,
-                data.class_names,
-                run_dir / f"confusion_{name}.png",
-                title=f"{chosen} on {name} ({final_scores[name]:.2f}%)",
-            )
-        )
-    if config.tsne:
-        tsne_sets = {"test": (features.test, data.test.labels)}
-        if cross is not None and features.cross is not None:
-            tsne_sets["cross_load"] = (features.cross, cross.labels)
-        for name, (values, labels) in tsne_sets.items():
-            plots[f"tsne_{name}"] = str(
-                plot_tsne(
-                    values,
-                    labels,
-                    data.class_names,
-                    run_dir / f"tsne_{name}.png",
-                    seed=config.seed,
-                    title=f"t-SNE of frozen {config.method} features, {name}",
-                )
-            )
-    plots["envelope_spectra"] = plot_class_envelope_spectra(data, run_dir, config.train_load)
-    plots["few_label"] = str(_plot_few_label(few_label, run_dir / "few_label.png"))
 
-    comparison = {}
-    if config.baseline:
-        for key, entry in few_label["scratch_baseline"].items():
-            best = max(
-                (few_label[kind][key]["mean"], kind)
-                for kind in few_label
-                if kind != "scratch_baseline"
-            )
-            comparison[key] = {
-                "best_pretrained": best[1],
-                "best_pretrained_mean": best[0],
-                "scratch_mean": entry["mean"],
-                "pretraining_wins": best[0] > entry["mean"],
-            }
+    comparison = _compare_with_scratch(few_label) if config.baseline else {}
     history = fit_result.history
     summary: dict[str, Any] = {
         "method": config.method,

@@ -9,9 +9,10 @@ state dicts, so it loads with ``torch.load(weights_only=True)``::
      "channels": ["DE", ...], "input": "fft" | ..., "normalization": {"mean": [...], "std": [...]}
      or None, "label_scheme": str, "trained_on": {...}}
 
-Each recording ``[C, T]`` is cut into windows of ``window_length`` samples every ``stride``
-samples, standardised with the stored training statistics ``(x - mean_c) / std_c`` and classified:
-window ``i`` gets ``p_i = softmax(logits_i)``, its class ``argmax p_i`` and confidence ``max p_i``.
+Each recording ``[C, T]`` is cut into windows of ``window_length`` samples (one every
+``window_length`` samples unless a stride is given), standardised with the stored training
+statistics ``(x - mean_c) / std_c`` and classified: window ``i`` gets ``p_i = softmax(logits_i)``,
+its class ``argmax p_i`` and confidence ``max p_i``.
 The recording's verdict is the class of the **mean probability** ``p = mean_i p_i`` (with
 confidence ``max p``); the majority vote over windows is reported next to it.
 """
@@ -208,12 +209,15 @@ def diagnose_signal(
 ) -> dict[str, Any]:
     """Classify the windows of ``signal [C, T]``; return the per-window and per-recording result.
 
+    Windows start every ``stride`` samples (default: one window length, so every sample is judged
+    once).
+
     Returns ``{"n_windows", "window_starts", "window_classes", "window_confidences",
     "verdict", "verdict_confidence", "mean_probabilities" {class: p}, "majority",
     "majority_fraction", "votes" {class: count}}``. Raises ``ValueError`` for a signal shorter
     than one window.
     """
-    stride = model.stride if stride is None else stride
+    stride = model.window_length if stride is None else stride
     if signal.shape[-1] < model.window_length:
         raise ValueError(
             f"the signal has {signal.shape[-1]} samples, shorter than one window of "
