@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 IMPLEMENTATIONS = ("floor", "contrastlab", "contrastlab-blocked", "reference", "pml")
+"""``contrastlab`` is ``memory='auto'``; ``contrastlab-dense`` (not run by default) forces dense."""
 DIM = 128
 N_VIEWS = 2
 N_CLASSES = 10
@@ -75,7 +76,9 @@ def _make_step(implementation: str, features, labels):  # type: ignore[no-untype
     if implementation.startswith("contrastlab"):
         from contrastlab.losses import supcon_loss
 
-        memory = "blocked" if implementation.endswith("blocked") else "auto"
+        memory = {"contrastlab-blocked": "blocked", "contrastlab-dense": "dense"}.get(
+            implementation, "auto"
+        )
         return lambda: supcon_loss(features, labels, temperature=0.1, memory=memory).backward()
     if implementation == "reference":
         return lambda: _reference_supcon(features, labels).backward()

@@ -253,3 +253,39 @@ def test_bad_calls_raise():
     wide_encoder = nn.Sequential(nn.Linear(5, DIM + 1))
     with pytest.raises(ValueError, match="feature_dim"):
         wide(wide_encoder, torch.randn(2, 5), torch.tensor([0, 1]))
+
+
+def test_image_pretrain_pipeline_trains_supervised_moco(tmp_path: Path):
+    from contrastlab.pipelines.image import ImageConfig, pretrain
+
+    options = {
+        "method": "moco",
+        "model": "smallcnn",
+        "dataset": "digits",
+        "size": 8,
+        "epochs": 1,
+        "batch_size": 256,  # 1168 training digits: 4 batches
+        "knn_every": 0,
+        "moco_queue_size": 600,
+        "moco_supervised": True,
+        "progress": False,
+        "device": "cpu",
+        "out": str(tmp_path),
+    }
+    summary = pretrain(build_config(ImageConfig, options))
+    assert summary["method"] == "moco" and math.isfinite(summary["final_loss"])
+    method_state = torch.load(tmp_path / "last.pth", weights_only=True)["method"]
+    assert method_state["queue"].shape == (600, 128)
+    assert int(method_state["queue_ptr"]) == (4 * 256) % 600
+    assert int((method_state["queue_labels"] >= 0).sum()) == 600  # 1024 keys wrapped around
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"moco_queue_size": 0}, "moco_queue_size"), ({"moco_momentum": 1.0}, "moco_momentum")],
+)
+def test_image_config_rejects_bad_moco_options(options, message):
+    from contrastlab.pipelines.image import ImageConfig
+
+    with pytest.raises(ValueError, match=message):
+        build_config(ImageConfig, {"method": "moco", **options})

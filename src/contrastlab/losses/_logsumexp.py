@@ -52,8 +52,10 @@ _BLOCK_ELEMENTS = 1 << 22
 a busy shared CPU every operation is a synchronisation point of the intra-op threads, which costs
 more than the cache misses of a block that outgrows L2 (measured in docs/benchmarks.md)."""
 
-_TILE_ELEMENTS = 1 << 22
-"""Similarities per square tile of the symmetric case (2048 x 2048)."""
+_TILE_ELEMENTS = 1 << 24
+"""Similarities per square tile of the symmetric case (4096 x 4096, 64 MB in float32). The
+diagonal tiles serve one direction only, so a tile side of N / t costs about 1 / t of a matmul
+extra: blocked is chosen for N > 16384, where t >= 4."""
 
 _SHIFT_GAP = 50.0
 """A row whose largest similarity lies more than this below its shift is recomputed exactly: with
@@ -381,7 +383,7 @@ def contrast_logsumexp(
             blocks: O(block) memory, one extra matmul, or none extra when S is symmetric) or
             'auto' (dense while the [Na, N] matrix fits in ``DENSE_LIMIT_BYTES``).
         block_rows: rows per block (side of the square tiles in the symmetric case); by default a
-            block or tile holds about 4M similarities (16 MB in float32).
+            row block holds about 4M similarities (16 MB in float32), a tile 16M.
 
     Returns:
         ``(lse, row_max)``, both [Na] in float32 (float64 for float64 inputs). ``row_max`` is the
