@@ -99,6 +99,11 @@ def _view_methods_worker(out_dir: str) -> None:
                 "grads": grads,
                 "running_var": model.encoder.features[0][1].running_var.clone(),
             }
+    try:  # ranks with different batch sizes: a clear error on every rank, not a hang
+        distributed.gather_with_grad(torch.zeros(distributed.rank() + 1, 3))
+        results["mismatch"] = "no error"
+    except ValueError as error:
+        results["mismatch"] = str(error)
     torch.save(results, Path(out_dir) / f"rank{distributed.rank()}.pt")
 
 
@@ -258,3 +263,10 @@ def test_moco_enqueueing_local_keys_is_caught(moco_results, supervised):
     first, second = per_rank[0][supervised, "enqueue_local_keys"]
     assert first["queue_ptr"] != reference[supervised][0]["queue_ptr"]
     assert abs(second["loss"] - reference[supervised][1]["loss"]) > 1e-4
+
+
+def test_gathering_different_shapes_raises_on_every_rank(view_results):
+    _, per_rank = view_results
+    for results in per_rank:
+        assert "same shape" in results["mismatch"]
+        assert "rank 0: (1, 3), rank 1: (2, 3)" in results["mismatch"]

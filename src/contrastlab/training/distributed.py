@@ -142,14 +142,19 @@ def barrier() -> None:
 
 def _check_same_shape(tensor: torch.Tensor) -> None:
     """Raise ValueError (on every rank) unless all ranks pass tensors of one shape."""
+    if tensor.dim() == 0:
+        raise ValueError("gather needs a tensor with a batch dimension [n, ...], got a scalar")
     shape = torch.tensor([tensor.dim(), *tensor.shape], dtype=torch.long)
     padded = torch.full((9,), -1, dtype=torch.long)
     padded[: min(len(shape), 9)] = shape[:9]
     shapes = _all_gather(padded.to(tensor.device)).view(world_size(), 9)
     if not bool((shapes == shapes[:1]).all()):
+        found = ", ".join(
+            f"rank {index}: {tuple(row[1 : 1 + row[0]])}"
+            for index, row in enumerate(shapes.cpu().tolist())
+        )
         raise ValueError(
-            "every rank must gather tensors of the same shape (same per-rank batch), got "
-            f"[ndim, *shape] = {shapes.cpu().tolist()}"
+            f"every rank must gather tensors of the same shape (same per-rank batch), got {found}"
         )
 
 
