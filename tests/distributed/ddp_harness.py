@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +53,15 @@ def _entry(
         worker(*args)
 
 
+def _start_method() -> str:
+    """fork when it is safe: the children inherit the imported torch (importing it again costs
+    seconds per process on a loaded machine). Forking while other threads run could copy a lock
+    one of them holds, so then spawn."""
+    if "fork" in mp.get_all_start_methods() and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
+
+
 def run_ranks(
     worker: Callable[..., None], *args: Any, world_size: int = 2, timeout_s: float = 90.0
 ) -> None:
@@ -61,9 +71,7 @@ def run_ranks(
         args=(worker, world_size, free_port(), args),
         nprocs=world_size,
         join=False,
-        # fork: the children inherit the imported torch (importing it again costs seconds per
-        # process on a loaded machine); they run single-threaded, which keeps fork safe.
-        start_method="fork" if "fork" in mp.get_all_start_methods() else "spawn",
+        start_method=_start_method(),
     )
     deadline = time.monotonic() + timeout_s
     while not context.join(timeout=0.5):

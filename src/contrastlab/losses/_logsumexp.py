@@ -17,7 +17,8 @@ similarities (their gradients are O(N D) and left to autograd). Design points:
   floor. ``blocked`` keeps only ``lse`` and recomputes the similarities in backward: memory
   O(block) instead of O(Na N). ``auto`` picks dense up to ``DENSE_LIMIT_BYTES``.
 
-How ``blocked`` stays near the floor's time (it does one more [Na, N] matmul than dense):
+How ``blocked`` stays near the floor's time (recomputing costs one more [Na, N] matmul than dense,
+except in the symmetric case, where it costs none):
 
 * **Shifts folded into the matmul.** Instead of a max pass and a subtraction pass, each row is
   shifted by an upper bound b_i >= max_j a_i . c_j (Cauchy-Schwarz: b_i = |a_i| max_j |c_j|), put
@@ -31,8 +32,9 @@ How ``blocked`` stays near the floor's time (it does one more [Na, N] matmul tha
   ``contrast_mode='all'``, NT-Xent: a = c / T) and each anchor's self column is its own index,
   S is symmetric: the work runs over square tiles of the upper triangle, each tile serving rows
   I (through S_IJ) and rows J (through S_IJ^T). With one scalar shift b, exp(S - b) is symmetric
-  too, and backward uses P_IJ = diag(w_I) exp(S_IJ - b) with w_i = g_i exp(b - lse_i): one matmul
-  and one ``exp`` per tile pair for the similarities, half of the row-block scheme's.
+  too, and backward uses g_i P_ij = w_i exp(s_ij - b) with w_i = g_i exp(b - lse_i) (g the
+  upstream gradient): one matmul and one ``exp`` per tile pair for the similarities, half of the
+  row-block scheme's, so forward + backward do the floor's three [N, N, D] matmuls.
 """
 
 from __future__ import annotations
