@@ -46,8 +46,12 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 
 from contrastlab._checks import check_choice
 
-DENSE_LIMIT_BYTES = 1 << 30
-"""``memory='auto'`` keeps the [Na, N] probability matrix when it fits in this many bytes."""
+DENSE_LIMIT_BYTES = 1 << 27
+"""``memory='auto'`` keeps the [Na, N] probability matrix when it fits in this many bytes (128 MiB:
+N up to about 5800 in float32). Above that the blocked path is both smaller and, measured at
+2 x 4096 embeddings, faster (1.1-1.5x the matmul floor against 1.4-1.85x for dense, in
+docs/benchmarks.md): the dense path's element-wise passes over a matrix that no cache holds cost
+more than the blocked path's recomputation."""
 
 _BLOCK_ELEMENTS = 1 << 22
 """Similarities per row block (4M: 16 MB in float32). Large blocks mean few, large operations: on
@@ -57,7 +61,7 @@ more than the cache misses of a block that outgrows L2 (measured in docs/benchma
 _TILE_ELEMENTS = 1 << 24
 """Similarities per square tile of the symmetric case (4096 x 4096, 64 MB in float32). The
 diagonal tiles serve one direction only, so a tile side of N / t costs about 1 / t of a matmul
-extra: blocked is chosen for N > 16384, where t >= 4."""
+extra."""
 
 _SHIFT_GAP = 50.0
 """A row whose largest similarity lies more than this below its shift is recomputed exactly: with
