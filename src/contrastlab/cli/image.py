@@ -71,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = {
         "pretrain": (
             _pretrain,
-            "SupCon / SimCLR pretraining (--method supcon|simclr)",
+            "SupCon / SimCLR / MoCo pretraining (--method supcon|simclr|moco)",
             frozenset(),
         ),
         "ce": (_ce, "supervised cross-entropy baseline", frozenset({"method"})),

@@ -48,7 +48,6 @@ class TrainConfig:
     progress: bool = True
     threads: int = 0  # intra-op CPU threads; 0 keeps PyTorch's default
 
-
     def validate(self) -> None:
         """Raise ValueError naming the first option with a value that cannot work."""
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
