@@ -469,6 +469,7 @@ def run_bearing(config: BearingConfig) -> dict[str, Any]:
     ``summary.json``)."""
     started = time.perf_counter()
     config.validate()
+    config.apply_threads()
     run_dir = config.run_dir(f"bearing-{config.source}-{config.method}")
     data, cross = load_bearing_data(config)
     device = resolve_device(config.device)

@@ -79,6 +79,7 @@ def run_cpc(config: CPCConfig) -> dict[str, Any]:
     """CPC pretraining + linear evaluation (see the module docstring); returns the summary."""
     started = time.perf_counter()
     config.validate()
+    config.apply_threads()
     data = load_source(config)
     name = config.dataset if config.source == "ucr" else config.source
     run_dir = config.run_dir(f"cpc-{name}")

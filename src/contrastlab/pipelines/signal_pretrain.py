@@ -54,7 +54,8 @@ class SignalConfig(TrainConfig):
     ``model='auto'`` picks ``cpc`` for ``--method cpc``, ``mlp`` (band energies + MLP) for the
     spectral inputs and ``wdcnn`` for time-domain ones. ``speed_change`` (relative) and
     ``tilt_db`` set the physical augmentations (0 switches one off); ``--no-augment`` drops
-    every augmentation.
+    every augmentation. The SimCLR / SupCon loss is scaled by ``temp / base_temp``
+    (SupContrast's convention, base temperature 0.07; ``base_temp = temp`` gives NT-Xent proper).
     """
 
     method: str = "simclr"
@@ -73,6 +74,7 @@ class SignalConfig(TrainConfig):
     cpc_latent_dim: int = 64
     cpc_context_dim: int = 64
     eval_batch_size: int = 512
+    base_temp: float = 0.07
 
     def validate(self) -> None:
         super().validate()
@@ -82,8 +84,10 @@ class SignalConfig(TrainConfig):
         check_choice("--head", self.head, HEADS)
         if self.method == "cpc" and self.backbone != "cpc":
             raise ValueError("--method cpc needs --model cpc (or auto)")
-        if not self.temp > 0:
-            raise ValueError(f"--temp must be > 0, got {self.temp!r}")
+        if not (self.temp > 0 and self.base_temp > 0):
+            raise ValueError(
+                f"--temp and --base_temp must be > 0, got {self.temp}, {self.base_temp}"
+            )
         if self.n_views < 2:
             raise ValueError(f"--n_views must be >= 2, got {self.n_views}")
         if not 0 <= self.speed_change < 1 or self.tilt_db < 0:
@@ -146,6 +150,7 @@ def pretraining_parts(
         augment if augment is not None else nn.Identity(),
         method=config.method,
         temperature=config.temp,
+        base_temperature=config.base_temp,
         n_views=config.n_views,
     )
     return build_projection_network(spec, normalize=True), method

@@ -39,7 +39,9 @@ HARD_MARGIN_C = 1e8
 
 @dataclass
 class UCRConfig(SignalConfig):
-    """Options of ``contrastlab ucr``: one full batch per epoch on these small sets."""
+    """Options of ``contrastlab ucr``: one full batch per epoch on these small sets (TS2Vec trains
+    200 iterations on them). The speed-change and spectral-tilt views model rotating machinery,
+    not UCR series: they are off by default (generic views only)."""
 
     dataset: str = "GunPoint"
     data: str | None = None
@@ -49,6 +51,9 @@ class UCRConfig(SignalConfig):
     batch_size: int = 256
     learning_rate: float = 0.05
     cosine: bool = True
+    temp: float = 0.5
+    speed_change: float = 0.0
+    tilt_db: float = 0.0
     feat_dim: int = 128
     val_fraction: float = 0.2
     probe_epochs: int = 200
@@ -94,6 +99,7 @@ def run_ucr(config: UCRConfig) -> dict[str, Any]:
     """Pretrain on the official training series of ``config.dataset``, evaluate frozen features."""
     started = time.perf_counter()
     config.validate()
+    config.apply_threads()
     data = load_signal_source(
         "ucr", config.data, dataset=config.dataset, val_fraction=config.val_fraction,
         seed=config.seed,
