@@ -17,6 +17,7 @@ from contrastlab.cli import main
 from contrastlab.data.bearing_sim import simulate_bearing_record
 from contrastlab.pipelines.bearing import BearingConfig, run_bearing
 from contrastlab.pipelines.diagnose import diagnose_files, load_diagnosis_model
+from contrastlab.training.checkpoint import load_checkpoint
 
 TINY = [
     "--window_length", "1024", "--stride", "512", "--epochs", "2", "--batch_size", "64",
@@ -125,6 +126,22 @@ def test_methods_share_the_protocol(tmp_path: Path):
     assert "cpc_top1_step1" in history[-1]
 
 
+def test_scratch_baseline_can_be_the_classic_wdcnn(tmp_path: Path):
+    config = BearingConfig(
+        source="bearing-sim", sim_samples=12000, window_length=1024, stride=512, epochs=1,
+        batch_size=64, labels_per_class=[1], n_draws=1, finetune=False, plots=False,
+        baseline_model="wdcnn", baseline_input="standardize", finetune_epochs=1,
+        finetune_steps_per_epoch=2, test_load=-1, probe_epochs=3, progress=False,
+        out=str(tmp_path),
+    )  # fmt: skip
+    summary = run_bearing(config)
+    assert summary["scratch_baseline"] == {"model": "wdcnn", "input": "standardize"}
+    assert summary["model"] == "mlp" and summary["input"] == "fft"
+    checkpoint = load_checkpoint(tmp_path / "scratch_baseline" / "00010labels_draw0" / "last.pth")
+    assert any(key.startswith("encoder.backbone.features") for key in checkpoint["model"])
+    assert set(summary["pretraining_vs_scratch"]["1"]) == {"test"}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -133,6 +150,7 @@ def test_methods_share_the_protocol(tmp_path: Path):
         (["--source", "bearing-sim", "--method", "byol"], "--method"),
         (["--source", "bearing-sim", "--method", "cpc", "--model", "wdcnn"], "cpc"),
         (["--source", "bearing-sim", "--input", "wavelet"], "--input"),
+        (["--source", "bearing-sim", "--baseline_model", "lstm"], "--baseline_model"),
         (["--source", "bearing-sim", "--labels_per_class", "0"], "labels_per_class"),
         (["--source", "bearing-sim", "--sim_samples", "5000", "--labels_per_class", "50"], "50"),
     ],

@@ -14,9 +14,10 @@ Protocol (one run directory holds everything):
 3. **Few-label evaluation** at ``--labels_per_class`` (default 1, 5, 10, 20) and at 100 % of the
    training labels, each budget over ``--n_draws`` random stratified draws (mean and std), by
    (a) a linear probe on the frozen features (epoch chosen on the validation split), (b)
-   fine-tuning encoder + linear layer, and (c) the baseline: the same network and recipe trained
-   from scratch on the same labelled windows. Every classifier is also scored on the cross-load
-   set.
+   fine-tuning encoder + linear layer, and (c) the baseline: the same recipe trained from
+   scratch on the same labelled windows, with the same network (default) or another one
+   (``--baseline_model wdcnn --baseline_input raw``: the classic supervised WDCNN). Every
+   classifier is also scored on the cross-load set.
 4. **Outputs:** ``model.pt`` (the classifier fine-tuned on all training labels, with everything
    ``contrastlab diagnose`` needs; loads with ``torch.load(weights_only=True)``), confusion
    matrices, t-SNE of the frozen features, per-class envelope spectra with the bearing defect
@@ -55,7 +56,13 @@ from contrastlab.evaluation.plots import (
 )
 from contrastlab.pipelines.diagnose import save_diagnosis_model
 from contrastlab.pipelines.fine_tune import FineTuneRecipe, train_classifier
-from contrastlab.pipelines.signal_network import SignalClassifier, SignalEncoder, build_encoder
+from contrastlab.pipelines.signal_network import (
+    BACKBONES,
+    INPUT_REPRESENTATIONS,
+    SignalClassifier,
+    SignalEncoder,
+    build_encoder,
+)
 from contrastlab.pipelines.signal_pretrain import (
     LABELLED_METHODS,
     SignalConfig,
@@ -73,7 +80,9 @@ NO_CROSS_LOAD = -1
 class BearingConfig(SignalConfig):
     """Options of ``contrastlab bearing`` (pretraining options from :class:`SignalConfig`).
 
-    ``test_load = -1`` switches the cross-load evaluation off. ``labels_per_class`` lists the
+    ``baseline_model`` / ``baseline_input`` choose the scratch baseline's backbone and input
+    representation (``same``: the pretrained network's). ``test_load = -1`` switches the
+    cross-load evaluation off. ``labels_per_class`` lists the
     few-label budgets; 100 % of the labels is always evaluated too. ``--no-plots`` skips every
     figure, ``--no-tsne`` only the t-SNE ones.
     """
@@ -96,6 +105,8 @@ class BearingConfig(SignalConfig):
     n_draws: int = 3
     finetune: bool = True
     baseline: bool = True
+    baseline_model: str = "same"
+    baseline_input: str = "same"
     finetune_epochs: int = 8
     finetune_steps_per_epoch: int = 10
     finetune_batch_size: int = 32
@@ -109,6 +120,8 @@ class BearingConfig(SignalConfig):
         super().validate()
         check_choice("--source", self.source, BEARING_SOURCES)
         check_choice("--label_scheme", self.label_scheme, tuple(LABEL_SCHEMES))
+        check_choice("--baseline_model", self.baseline_model, ("same", *BACKBONES))
+        check_choice("--baseline_input", self.baseline_input, ("same", *INPUT_REPRESENTATIONS))
         if self.source == "cwru" and not self.data:
             raise ValueError(
                 "--data DIR (a folder of CWRU .mat files) is required for --source cwru"
@@ -151,6 +164,15 @@ class BearingConfig(SignalConfig):
     @property
     def cross_load(self) -> bool:
         return self.test_load != NO_CROSS_LOAD
+
+    def baseline_spec(self, in_channels: int, window_length: int) -> dict[str, Any]:
+        """The scratch baseline's network spec (the pretrained network's unless overridden)."""
+        return self.network_spec(
+            in_channels,
+            window_length,
+            backbone=None if self.baseline_model == "same" else self.baseline_model,
+            input_name=None if self.baseline_input == "same" else self.baseline_input,
+        )
 
     def recipe(self) -> FineTuneRecipe:
         return FineTuneRecipe(
@@ -543,7 +565,8 @@ def run_bearing(config: BearingConfig) -> dict[str, Any]:
         )
     if config.baseline:
         seed_everything(config.seed + 7)
-        scratch = build_encoder(spec)
+        baseline_spec = config.baseline_spec(in_channels, window_length)
+        scratch = build_encoder(baseline_spec)
         few_label["scratch_baseline"] = _few_label(
             data.train.labels, config, trainer(scratch, "scratch_baseline"), "scratch baseline"
         )
@@ -589,6 +612,9 @@ def run_bearing(config: BearingConfig) -> dict[str, Any]:
         },
         "few_label": few_label,
         "pretraining_vs_scratch": comparison,
+        "scratch_baseline": None
+        if not config.baseline
+        else {"model": baseline_spec["backbone"], "input": baseline_spec["input"]},
         "model_pt": {"path": str(model_path), "classifier": chosen, **final_scores},
         "plots": plots,
         "seconds": time.perf_counter() - started,

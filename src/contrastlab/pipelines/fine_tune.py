@@ -49,7 +49,7 @@ class FineTuneRecipe:
             learning_rate=self.learning_rate,
             weight_decay=self.weight_decay,
             cosine=True,
-            save_freq=self.epochs,
+            save_freq=self.epochs + 1,  # only last.pth: no numbered copy of the final epoch
             print_freq=self.steps_per_epoch,
             precision=self.precision,
             seed=seed,

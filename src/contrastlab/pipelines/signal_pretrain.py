@@ -107,19 +107,28 @@ class SignalConfig(TrainConfig):
     def run_dir(self, default_name: str) -> Path:
         return Path(self.out) if self.out else Path("runs") / default_name
 
-    def network_spec(self, in_channels: int, window_length: int) -> dict[str, Any]:
-        """The spec of this configuration's encoder for windows ``[C, window_length]``."""
+    def network_spec(
+        self,
+        in_channels: int,
+        window_length: int,
+        backbone: str | None = None,
+        input_name: str | None = None,
+    ) -> dict[str, Any]:
+        """The spec of this configuration's encoder for windows ``[C, window_length]``;
+        ``backbone`` / ``input_name`` override ``--model`` / ``--input`` (e.g. for a baseline)."""
+        input_name = self.input if input_name is None else input_name
+        backbone = self.backbone if backbone is None else backbone
         options = default_backbone_options(
-            self.backbone,
-            frontend_length(self.input, window_length),
+            backbone,
+            frontend_length(input_name, window_length),
             cpc_latent_dim=self.cpc_latent_dim,
             cpc_context_dim=self.cpc_context_dim,
             cpc_steps=self.cpc_steps,
             cpc_negatives=self.cpc_negatives,
         )
         return make_spec(
-            self.backbone,
-            self.input,
+            backbone,
+            input_name,
             in_channels,
             window_length,
             head=self.head,
