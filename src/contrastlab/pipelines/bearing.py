@@ -114,7 +114,6 @@ class BearingConfig(SignalConfig):
     probe_epochs: int = 100
     probe_learning_rate: float = 0.1
     plots: bool = True
-    tsne: bool = True
 
     def validate(self) -> None:
         super().validate()
@@ -455,12 +454,6 @@ def _compare_with_scratch(
     return comparison
 
 
-def _write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
-    path = run_dir / "summary.json"
-    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    return path
-
-
 def _data_summary(
     data: DataSplits, cross: LabeledTensors | None, config: BearingConfig
 ) -> dict[str, Any]:
@@ -621,5 +614,5 @@ def run_bearing(config: BearingConfig) -> dict[str, Any]:
         "device": str(device),
         "run_dir": str(run_dir),
     }
-    _write_summary(run_dir, summary)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary

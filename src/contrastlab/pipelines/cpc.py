@@ -11,10 +11,8 @@ the final CPC accuracies, and ``tsne_test.png`` shows the test features.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from contrastlab._checks import check_choice
@@ -22,8 +20,12 @@ from contrastlab.data.signal_sources import SIGNAL_SOURCES, load_signal_source
 from contrastlab.data.splits import DataSplits
 from contrastlab.evaluation.features import extract_features
 from contrastlab.evaluation.linear_probe import linear_probe, logistic_regression_probe
-from contrastlab.evaluation.plots import plot_training_curves, plot_tsne
-from contrastlab.pipelines.signal_pretrain import SignalConfig, pretrain_encoder
+from contrastlab.pipelines.signal_pretrain import (
+    SignalConfig,
+    pretrain_encoder,
+    probe_figures,
+    write_run_outputs,
+)
 
 
 @dataclass
@@ -44,7 +46,6 @@ class CPCConfig(SignalConfig):
     stride: int = 1024
     sim_samples: int = 60_000
     probe_epochs: int = 100
-    tsne: bool = True
 
     def validate(self) -> None:
         super().validate()
@@ -103,16 +104,6 @@ def run_cpc(config: CPCConfig) -> dict[str, Any]:
         *arguments, num_classes=data.num_classes, epochs=config.probe_epochs, seed=config.seed
     )
     logistic = logistic_regression_probe(*arguments, num_classes=data.num_classes, seed=config.seed)
-    plot_training_curves(run_dir / "metrics.jsonl", run_dir / "training_curves.png")
-    if config.tsne:
-        plot_tsne(
-            features["test"],
-            data.test.labels,
-            data.class_names,
-            run_dir / "tsne_test.png",
-            seed=config.seed,
-            title="t-SNE of frozen CPC features (test)",
-        )
     last = fit_result.history[-1] if fit_result.history else {}
     summary = {
         "method": "cpc",
@@ -123,11 +114,7 @@ def run_cpc(config: CPCConfig) -> dict[str, Any]:
         "windows": {split: len(getattr(data, split)) for split in ("train", "val", "test")},
         "final_loss": last.get("loss"),
         "cpc_top1": {k: v for k, v in last.items() if k.startswith("cpc_top1")},
-        "linear_probe": {
-            "val_top1": probe.val_top1,
-            "test_top1": probe.test_top1,
-            "best_epoch": probe.best_epoch,
-        },
+        "linear_probe": probe_figures(probe),
         "logistic_regression": {
             "val_top1": logistic.val_top1,
             "test_top1": logistic.test_top1,
@@ -136,5 +123,8 @@ def run_cpc(config: CPCConfig) -> dict[str, Any]:
         "seconds": time.perf_counter() - started,
         "run_dir": str(run_dir),
     }
-    Path(run_dir, "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_run_outputs(
+        run_dir, config, summary, features["test"], data.test.labels, data.class_names,
+        title="t-SNE of frozen CPC features (test)",
+    )  # fmt: skip
     return summary

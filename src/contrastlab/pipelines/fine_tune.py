@@ -38,7 +38,6 @@ class FineTuneRecipe:
     batch_size: int = 32
     learning_rate: float = 0.01
     weight_decay: float = 1e-4
-    seed: int = 0
     device: str = "auto"
     precision: str = "32"
 

@@ -16,14 +16,18 @@ then circular shift, jitter, scaling, time and frequency masking).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from contrastlab._checks import check_choice
 from contrastlab.data.splits import LabeledTensors
+from contrastlab.evaluation.linear_probe import LinearProbeResult
+from contrastlab.evaluation.plots import plot_training_curves, plot_tsne
 from contrastlab.methods import ContrastiveViewsMethod, CPCMethod, SiameseMethod
 from contrastlab.pipelines.signal_network import (
     BACKBONES,
@@ -75,6 +79,7 @@ class SignalConfig(TrainConfig):
     cpc_context_dim: int = 64
     eval_batch_size: int = 512
     base_temp: float = 0.07
+    tsne: bool = True
 
     def validate(self) -> None:
         super().validate()
@@ -185,3 +190,38 @@ def pretrain_encoder(
     result = fit(network, method, train, config, run_dir, checkpoint_extra=extra)
     encoder: SignalEncoder = network.encoder
     return encoder.eval(), result
+
+
+def probe_figures(result: LinearProbeResult) -> dict[str, float]:
+    """The figures of a linear probe that go into ``summary.json``."""
+    return {
+        "val_top1": result.val_top1,
+        "test_top1": result.test_top1,
+        "best_epoch": result.best_epoch,
+    }
+
+
+def write_run_outputs(
+    run_dir: Path,
+    config: SignalConfig,
+    summary: dict[str, Any],
+    test_features: torch.Tensor,
+    test_labels: torch.Tensor,
+    class_names: list[str],
+    title: str,
+) -> Path:
+    """Training curves, the t-SNE of the frozen test features (unless ``--no-tsne``) and
+    ``summary.json`` (sorted keys) in ``run_dir``; returns the summary's path."""
+    plot_training_curves(run_dir / "metrics.jsonl", run_dir / "training_curves.png")
+    if config.tsne:
+        plot_tsne(
+            test_features,
+            test_labels,
+            class_names,
+            run_dir / "tsne_test.png",
+            seed=config.seed,
+            title=title,
+        )
+    path = run_dir / "summary.json"
+    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return path

@@ -16,11 +16,9 @@ The official test split is scored once by each. The UCR sets bundled with aeon l
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,8 +28,12 @@ from contrastlab.data.signal_sources import load_signal_source
 from contrastlab.data.splits import LabeledTensors
 from contrastlab.evaluation.features import extract_features
 from contrastlab.evaluation.linear_probe import linear_probe
-from contrastlab.evaluation.plots import plot_training_curves, plot_tsne
-from contrastlab.pipelines.signal_pretrain import SignalConfig, pretrain_encoder
+from contrastlab.pipelines.signal_pretrain import (
+    SignalConfig,
+    pretrain_encoder,
+    probe_figures,
+    write_run_outputs,
+)
 
 SVM_C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4, 1e8)
 HARD_MARGIN_C = 1e8
@@ -57,7 +59,6 @@ class UCRConfig(SignalConfig):
     feat_dim: int = 128
     val_fraction: float = 0.2
     probe_epochs: int = 200
-    tsne: bool = True
 
     def validate(self) -> None:
         super().validate()
@@ -131,16 +132,6 @@ def run_ucr(config: UCRConfig) -> dict[str, Any]:
         features["test"], data.test.labels, num_classes=data.num_classes,
         epochs=config.probe_epochs, seed=config.seed,
     )  # fmt: skip
-    plot_training_curves(run_dir / "metrics.jsonl", run_dir / "training_curves.png")
-    if config.tsne:
-        plot_tsne(
-            features["test"],
-            data.test.labels,
-            data.class_names,
-            run_dir / "tsne_test.png",
-            seed=config.seed,
-            title=f"t-SNE of frozen {config.method} features, {config.dataset} test",
-        )
     summary = {
         "dataset": config.dataset,
         "method": config.method,
@@ -154,13 +145,12 @@ def run_ucr(config: UCRConfig) -> dict[str, Any]:
         },
         "final_loss": fit_result.history[-1]["loss"] if fit_result.history else None,
         "svm": {"test_top1": svm_top1, "C": svm_c},
-        "linear_probe": {
-            "val_top1": probe.val_top1,
-            "test_top1": probe.test_top1,
-            "best_epoch": probe.best_epoch,
-        },
+        "linear_probe": probe_figures(probe),
         "seconds": time.perf_counter() - started,
         "run_dir": str(run_dir),
     }
-    Path(run_dir, "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_run_outputs(
+        run_dir, config, summary, features["test"], data.test.labels, data.class_names,
+        title=f"t-SNE of frozen {config.method} features, {config.dataset} test",
+    )  # fmt: skip
     return summary
