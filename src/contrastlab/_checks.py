@@ -67,6 +67,20 @@ def check_non_negative(name: str, value: float) -> None:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
+def check_int(name: str, value: object, minimum: int = 1, maximum: int | None = None) -> int:
+    """Require a Python ``int`` (not a bool) in ``[minimum, maximum]`` (no upper bound when
+    ``maximum`` is None): counts, sizes, epochs, numbers of classes. Returns ``value``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
+        expected = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ValueError(f"{name} must be an integer {expected}, got {value!r}")
+    return value
+
+
 def check_choice(name: str, value: str, choices: Sequence[str]) -> None:
     """Require ``value`` to be one of ``choices``."""
     if value not in choices:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from contrastlab._checks import check_choice, check_non_negative, check_positive
+from contrastlab._checks import check_choice, check_int, check_non_negative, check_positive
 from contrastlab.data.cwru import CLASSES_10, LABEL_SCHEMES, class_index
 from contrastlab.data.splits import DataSplits
 from contrastlab.data.windows import windowed_splits
@@ -206,8 +206,7 @@ def simulate_bearing_record(
         rpm = LOAD_RPM[load_hp]
     check_positive("rpm", rpm)
     check_positive("sample_rate_hz", sample_rate_hz)
-    if n_samples < 2:
-        raise ValueError(f"n_samples must be >= 2, got {n_samples}")
+    check_int("n_samples", n_samples, minimum=2)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     shaft_hz = rpm / 60.0
     revolutions = _shaft_revolutions(n_samples, sample_rate_hz, shaft_hz, physics.speed_jitter, rng)
@@ -276,8 +275,7 @@ def simulate_bearing_dataset(
     exactly like the CWRU loader. Inputs: float32 ``[N, 1, window_length]``.
     """
     check_choice("label_scheme", label_scheme, tuple(LABEL_SCHEMES))
-    if records_per_class < 1:
-        raise ValueError(f"records_per_class must be >= 1, got {records_per_class}")
+    check_int("records_per_class", records_per_class)
     physics = physics or BearingPhysics()
     stride = window_length // 2 if stride is None else stride
     child_seeds = np.random.SeedSequence(seed).spawn(

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from contrastlab._checks import check_choice
+from contrastlab._checks import check_choice, check_int
 from contrastlab.data.image_sources import (
     check_image_size,
     make_image_splits,
@@ -293,8 +293,7 @@ def load_cifar_splits(
     """
     check_choice("name", name, tuple(CIFAR_ARCHIVES))
     check_image_size(size)
-    if isinstance(val_size, bool) or not isinstance(val_size, int):
-        raise ValueError(f"val_size must be an integer number of images, got {val_size!r}")
+    check_int("val_size (images)", val_size, minimum=0)
     spec = CIFAR_ARCHIVES[name]
     folder = prepare_cifar(name, data_dir, download)
     class_names = read_cifar_class_names(folder / spec.meta_file, spec.names_key)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 
+from contrastlab._checks import check_int
 from contrastlab.data.splits import DataSplits, LabeledTensors
 
 IMAGE_SOURCES: tuple[str, ...] = ("digits", "cifar10", "cifar100", "folder")
@@ -27,8 +28,7 @@ _CHUNK = 4096  # images per step when resizing / computing statistics, to bound 
 
 def check_image_size(size: int) -> None:
     """Require a positive integer side length."""
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive integer (pixels per side), got {size!r}")
+    check_int("size (pixels per side)", size)
 
 
 def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:

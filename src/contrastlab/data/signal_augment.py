@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from contrastlab._checks import check_choice, check_float_tensor, check_non_negative
+from contrastlab._checks import check_choice, check_float_tensor, check_int, check_non_negative
 
 
 def _check_batch(x: torch.Tensor) -> None:
@@ -65,8 +65,7 @@ def time_shift(x: torch.Tensor, max_shift: int, mode: str = "circular") -> torch
     falls outside ``[0, L)`` (``mode='pad'``: a crop of the signal, zero-padded back to ``L``)."""
     _check_batch(x)
     check_choice("mode", mode, ("circular", "pad"))
-    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
-        raise ValueError(f"max_shift must be an integer >= 0, got {max_shift!r}")
+    check_int("max_shift", max_shift, minimum=0)
     batch, channels, length = x.shape
     shifts = torch.randint(-max_shift, max_shift + 1, (batch, 1), device=x.device)
     source = torch.arange(length, device=x.device) - shifts  # [B, L]
@@ -82,12 +81,7 @@ def random_crop(x: torch.Tensor, crop_length: int) -> torch.Tensor:
     """A random contiguous crop ``[B, C, crop_length]`` per sample (uniform start)."""
     _check_batch(x)
     length = x.shape[-1]
-    if (
-        isinstance(crop_length, bool)
-        or not isinstance(crop_length, int)
-        or not 0 < crop_length <= length
-    ):
-        raise ValueError(f"crop_length must be an integer in [1, {length}], got {crop_length!r}")
+    check_int("crop_length", crop_length, maximum=length)
     starts = torch.randint(0, length - crop_length + 1, (x.shape[0], 1), device=x.device)
     index = starts + torch.arange(crop_length, device=x.device)
     return torch.gather(x, 2, index[:, None, :].expand(-1, x.shape[1], -1))
@@ -125,8 +119,7 @@ def permute_segments(x: torch.Tensor, max_segments: int) -> torch.Tensor:
     """
     _check_batch(x)
     batch, channels, length = x.shape
-    if isinstance(max_segments, bool) or not isinstance(max_segments, int) or max_segments < 2:
-        raise ValueError(f"max_segments must be an integer >= 2, got {max_segments!r}")
+    check_int("max_segments", max_segments, minimum=2)
     if max_segments > length:
         raise ValueError(f"max_segments ({max_segments}) exceeds the signal length ({length})")
     device = x.device
@@ -223,8 +216,7 @@ class Permutation(nn.Module):
 
     def __init__(self, max_segments: int = 5) -> None:
         super().__init__()
-        if max_segments < 2:
-            raise ValueError(f"max_segments must be >= 2, got {max_segments}")
+        check_int("max_segments", max_segments, minimum=2)
         self.max_segments = max_segments
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from contrastlab._checks import check_int
+
 
 def _module_device(module: nn.Module) -> torch.device:
     for tensor in module.parameters():
@@ -40,8 +42,7 @@ def extract_features(
     if not isinstance(inputs, torch.Tensor) or inputs.dim() < 1 or inputs.shape[0] == 0:
         shape = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else type(inputs).__name__
         raise ValueError(f"inputs must be a non-empty [N, ...] tensor, got {shape}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    check_int("batch_size", batch_size)
     device = _module_device(encoder) if device is None else torch.device(device)
 
     modes = {module: module.training for module in encoder.modules()}

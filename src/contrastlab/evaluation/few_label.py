@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import torch
 
-from contrastlab._checks import check_float_tensor, check_labels
+from contrastlab._checks import check_float_tensor, check_int, check_labels
 from contrastlab.evaluation.linear_probe import linear_probe
 
 
@@ -46,8 +46,7 @@ def sample_labeled_subset(
         raise ValueError("labels is empty")
     if per_class is None:
         return torch.arange(labels.numel())
-    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
-        raise ValueError(f"per_class must be an integer >= 1 or None, got {per_class!r}")
+    check_int("per_class (or None)", per_class)
     generator = torch.Generator().manual_seed(seed)
     chosen = []
     for cls in labels.unique().tolist():
@@ -75,8 +74,7 @@ def run_few_label_protocol(
     the sample standard deviation (``ddof=1``; 0.0 for a single draw). The ``None`` budget is
     fitted once: every draw would label the same samples.
     """
-    if isinstance(n_draws, bool) or not isinstance(n_draws, int) or n_draws < 1:
-        raise ValueError(f"n_draws must be an integer >= 1, got {n_draws!r}")
+    check_int("n_draws", n_draws)
     per_class_list = list(per_class_list)
     if not per_class_list:
         raise ValueError("per_class_list must name at least one budget")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from contrastlab._checks import check_float_tensor, check_positive
+from contrastlab._checks import check_float_tensor, check_int, check_positive
 from contrastlab.evaluation.metrics import accuracy, check_class_indices, check_num_classes
 
 
@@ -43,11 +43,9 @@ def knn_class_scores(
     train_labels = check_class_indices(
         "train_labels", train_labels, train_features.shape[0], num_classes
     )
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    check_int("k", k)
     check_positive("temperature", temperature)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+    check_int("chunk_size", chunk_size)
 
     dtype = torch.promote_types(train_features.dtype, torch.float32)
     device = train_features.device

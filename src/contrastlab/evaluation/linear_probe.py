@@ -19,7 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastlab._checks import check_float_tensor, check_non_negative, check_positive
+from contrastlab._checks import (
+    check_float_tensor,
+    check_int,
+    check_non_negative,
+    check_positive,
+)
 from contrastlab.evaluation.metrics import check_class_indices, check_num_classes, topk_accuracy
 
 
@@ -145,9 +150,8 @@ def linear_probe(
         train_features, train_labels, val_features, val_labels, test_features, test_labels,
         num_classes,
     )  # fmt: skip
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    check_int("epochs", epochs)
+    check_int("batch_size", batch_size)
     check_positive("learning_rate", learning_rate)
     if not (isinstance(momentum, (int, float)) and 0 <= momentum < 1):
         raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from contrastlab._checks import check_float_tensor, check_labels
+from contrastlab._checks import check_float_tensor, check_int, check_labels
 
 
 def check_class_indices(
@@ -29,9 +29,7 @@ def check_class_indices(
 
 def check_num_classes(num_classes: object) -> int:
     """Require an integer ``num_classes >= 1``."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
-    return num_classes
+    return check_int("num_classes", num_classes)
 
 
 def topk_accuracy(
@@ -51,8 +49,7 @@ def topk_accuracy(
     if not ks:
         raise ValueError("ks must name at least one k")
     for k in ks:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"every k in ks must be an integer >= 1, got {k!r}")
+        check_int("every k in ks", k)
     max_k = min(max(ks), num_classes)
     top = logits.topk(max_k, dim=1).indices  # [N, max_k], best first
     hits = top.eq(targets.to(top.device).unsqueeze(1))  # [N, max_k], at most one True per row
