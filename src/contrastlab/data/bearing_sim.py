@@ -26,14 +26,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 
 from contrastlab._checks import check_choice, check_int, check_non_negative, check_positive
-from contrastlab.data.cwru import CLASSES_10, LABEL_SCHEMES, class_index
+from contrastlab.data.cwru import CLASSES_10, LABEL_SCHEMES, class_index, recording_splits
 from contrastlab.data.splits import DataSplits
-from contrastlab.data.windows import windowed_splits
 
 LOAD_RPM: dict[int, float] = {0: 1797.0, 1: 1772.0, 2: 1750.0, 3: 1730.0}
 _CLASS_PATTERN = re.compile(r"^(?P<fault>IR|B|OR)(?P<size>\d{3})(?:@\d+)?$")
@@ -277,11 +275,10 @@ def simulate_bearing_dataset(
     check_choice("label_scheme", label_scheme, tuple(LABEL_SCHEMES))
     check_int("records_per_class", records_per_class)
     physics = physics or BearingPhysics()
-    stride = window_length // 2 if stride is None else stride
     child_seeds = np.random.SeedSequence(seed).spawn(
         len(loads) * len(CLASSES_10) * records_per_class
     )
-    signals, labels, records = [], [], []
+    signals, records = [], []
     for load_hp in loads:
         for class_name in CLASSES_10:
             for _ in range(records_per_class):
@@ -295,7 +292,6 @@ def simulate_bearing_dataset(
                 )
                 label = class_index(class_name, label_scheme)
                 signals.append(record.signal[None])
-                labels.append(label)
                 records.append(
                     {
                         "class_name": class_name,
@@ -306,30 +302,17 @@ def simulate_bearing_dataset(
                         "n_samples": n_samples,
                     }
                 )
-    windowed = windowed_splits(signals, labels, window_length, stride, split_fractions, normalize)
-    physics_dict = asdict(physics)
-    metadata: dict[str, Any] = {
-        "source": "bearing-sim",
-        "sample_rate_hz": sample_rate_hz,
-        "window_length": window_length,
-        "stride": stride,
-        "channels": ["DE"],
-        "label_scheme": label_scheme,
-        "split_fractions": list(split_fractions),
-        "load_hp": sorted({int(load) for load in loads}),
-        "rpm": [r["rpm"] for r in records],
-        "records": records,
-        "window_index": windowed.window_index,
-        "normalization": None
-        if windowed.normalization is None
-        else windowed.normalization.to_dict(),
-        "physics": physics_dict,
-        "seed": seed,
-    }
-    return DataSplits(
-        train=windowed.splits["train"],
-        val=windowed.splits["val"],
-        test=windowed.splits["test"],
-        class_names=list(LABEL_SCHEMES[label_scheme]),
-        metadata=metadata,
+    return recording_splits(
+        signals,
+        records,
+        source="bearing-sim",
+        sample_rate_hz=sample_rate_hz,
+        channels=["DE"],
+        label_scheme=label_scheme,
+        window_length=window_length,
+        stride=stride,
+        split_fractions=split_fractions,
+        normalize=normalize,
+        physics=asdict(physics),
+        seed=seed,
     )

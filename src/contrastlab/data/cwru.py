@@ -191,6 +191,54 @@ def find_cwru_files(
     return paths
 
 
+def recording_splits(
+    signals: Sequence[np.ndarray],
+    records: Sequence[dict[str, Any]],
+    source: str,
+    sample_rate_hz: float,
+    channels: Sequence[str],
+    label_scheme: str,
+    window_length: int,
+    stride: int | None,
+    split_fractions: Sequence[float],
+    normalize: str,
+    **extra_metadata: Any,
+) -> DataSplits:
+    """Bearing recordings ``signals[r]: [C, T_r]``, described by ``records[r]`` (a dict with at
+    least ``label``, ``load_hp`` and ``rpm``), windowed and split by time
+    (:func:`contrastlab.data.windows.windowed_splits`; ``stride=None`` means
+    ``window_length // 2``) into the :class:`DataSplits` every bearing source returns, with the
+    metadata listed in :func:`load_cwru_splits` followed by ``extra_metadata``.
+    """
+    stride = window_length // 2 if stride is None else stride
+    labels = [record["label"] for record in records]
+    windowed = windowed_splits(signals, labels, window_length, stride, split_fractions, normalize)
+    metadata: dict[str, Any] = {
+        "source": source,
+        "sample_rate_hz": sample_rate_hz,
+        "window_length": window_length,
+        "stride": stride,
+        "channels": list(channels),
+        "label_scheme": label_scheme,
+        "split_fractions": list(split_fractions),
+        "load_hp": sorted({r["load_hp"] for r in records}),
+        "rpm": [r["rpm"] for r in records],
+        "records": list(records),
+        "window_index": windowed.window_index,
+        "normalization": None
+        if windowed.normalization is None
+        else windowed.normalization.to_dict(),
+        **extra_metadata,
+    }
+    return DataSplits(
+        train=windowed.splits["train"],
+        val=windowed.splits["val"],
+        test=windowed.splits["test"],
+        class_names=list(LABEL_SCHEMES[label_scheme]),
+        metadata=metadata,
+    )
+
+
 def load_cwru_splits(
     data_dir: str | os.PathLike[str],
     window_length: int = 2048,
@@ -227,8 +275,7 @@ def load_cwru_splits(
     """
     check_choice("label_scheme", label_scheme, tuple(LABEL_SCHEMES))
     selected = _normalize_channels(channels)
-    stride = window_length // 2 if stride is None else stride
-    signals, labels, records, skipped = [], [], [], []
+    signals, records, skipped = [], [], []
     for path in find_cwru_files(data_dir, loads=loads, file_numbers=file_numbers):
         parsed = parse_cwru_filename(path)
         label = class_index(parsed.class_name, label_scheme)
@@ -237,7 +284,6 @@ def load_cwru_splits(
             continue
         signal, rpm, class_name = read_cwru_record(path, selected)
         signals.append(signal)
-        labels.append(label)
         records.append(
             {
                 "file": path.name,
@@ -251,28 +297,16 @@ def load_cwru_splits(
         )
     if not signals:
         raise FileNotFoundError(f"no file under {data_dir} belongs to the {label_scheme} scheme")
-    windowed = windowed_splits(signals, labels, window_length, stride, split_fractions, normalize)
-    metadata: dict[str, Any] = {
-        "source": "cwru",
-        "sample_rate_hz": SAMPLE_RATE_HZ,
-        "window_length": window_length,
-        "stride": stride,
-        "channels": list(selected),
-        "label_scheme": label_scheme,
-        "split_fractions": list(split_fractions),
-        "load_hp": sorted({r["load_hp"] for r in records}),
-        "rpm": [r["rpm"] for r in records],
-        "records": records,
-        "window_index": windowed.window_index,
-        "normalization": None
-        if windowed.normalization is None
-        else windowed.normalization.to_dict(),
-        "skipped_files": skipped,
-    }
-    return DataSplits(
-        train=windowed.splits["train"],
-        val=windowed.splits["val"],
-        test=windowed.splits["test"],
-        class_names=list(LABEL_SCHEMES[label_scheme]),
-        metadata=metadata,
+    return recording_splits(
+        signals,
+        records,
+        source="cwru",
+        sample_rate_hz=SAMPLE_RATE_HZ,
+        channels=selected,
+        label_scheme=label_scheme,
+        window_length=window_length,
+        stride=stride,
+        split_fractions=split_fractions,
+        normalize=normalize,
+        skipped_files=skipped,
     )
