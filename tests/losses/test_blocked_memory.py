@@ -19,6 +19,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from contrastlab.losses import _logsumexp, contrast_logsumexp, info_nce, ntxent_loss, supcon_loss
 from contrastlab.losses._logsumexp import _is_symmetric
+from contrastlab.losses._symmetric_tiles import tile_elements, upper_tiles
 
 
 @pytest.fixture
@@ -116,15 +117,16 @@ ROUTES = {
 }
 
 
+@pytest.mark.parametrize("memory", ["blocked", "dense"])
 @pytest.mark.parametrize("route", list(ROUTES))
 @pytest.mark.parametrize("temperature", [0.2, 0.004])  # 0.004: every row is far below its shift
-def test_blocked_routes_match_float64_reference(route, temperature):
+def test_blocked_routes_match_float64_reference(route, temperature, memory):
     z = F.normalize(torch.randn(43, 8, generator=torch.Generator().manual_seed(6)), dim=1)
     anchors, contrast, self_index = ROUTES[route](z, temperature)
     assert _is_symmetric(anchors, contrast, self_index) == (route == "symmetric")
     anchors.requires_grad_(True)
     contrast = contrast.clone().requires_grad_(True)
-    lse, row_max = contrast_logsumexp(anchors, contrast, self_index, "blocked", block_rows=6)
+    lse, row_max = contrast_logsumexp(anchors, contrast, self_index, memory, block_rows=6)
     upstream = torch.rand(lse.shape, generator=torch.Generator().manual_seed(7))
     (lse * upstream).sum().backward()
 
@@ -140,20 +142,21 @@ def test_blocked_routes_match_float64_reference(route, temperature):
         torch.testing.assert_close(got.double(), expected, rtol=1e-4, atol=1e-5 * scale)
 
 
+@pytest.mark.parametrize("memory", ["blocked", "dense"])
 @pytest.mark.parametrize("route", list(ROUTES))
-def test_blocked_routes_gradcheck_float64(route):
+def test_blocked_routes_gradcheck_float64(route, memory):
     z = F.normalize(torch.randn(19, 4, generator=torch.Generator().manual_seed(8)).double(), dim=1)
     anchors, contrast, self_index = ROUTES[route](z, 0.5)
     if route == "symmetric":
         # gradcheck perturbs one input at a time, which breaks a = c / T: differentiate through
         # the shared features instead, as SupCon does.
         def function(x):
-            return contrast_logsumexp(x / 0.5, x, self_index, "blocked", block_rows=4)[0]
+            return contrast_logsumexp(x / 0.5, x, self_index, memory, block_rows=4)[0]
 
         assert torch.autograd.gradcheck(function, (z.clone().requires_grad_(True),))
         return
     assert torch.autograd.gradcheck(
-        lambda a, c: contrast_logsumexp(a, c, self_index, "blocked", block_rows=4)[0],
+        lambda a, c: contrast_logsumexp(a, c, self_index, memory, block_rows=4)[0],
         (anchors.clone().requires_grad_(True), contrast.clone().requires_grad_(True)),
     )
 
@@ -196,20 +199,56 @@ def test_blocked_never_builds_the_n_by_n_matrix(supervised, monkeypatch):
             supcon_loss(x, labels, temperature=0.1, memory=memory).backward()
         sizes[memory] = probe.largest
     n = 2048
-    assert sizes["dense"] >= n * n
+    # S is symmetric here: 'dense' keeps the upper-triangle tiles (4 x 4 tiles of 512: 10 of 16).
+    assert sizes["dense"] == tile_elements(n, 512) == 10 * 512 * 512
     assert sizes["blocked"] <= max(_logsumexp._TILE_ELEMENTS, _logsumexp._BLOCK_ELEMENTS)
     assert sizes["blocked"] * 4 <= n * n
 
 
-def test_auto_keeps_the_dense_matrix_only_below_the_limit(small_blocks, monkeypatch):
+def test_dense_keeps_the_whole_matrix_when_s_is_not_symmetric():
+    x = features(256, 2, dim=16, seed=9).requires_grad_(True)
+    with _LargestTensor() as probe:
+        supcon_loss(x, torch.arange(256) % 10, contrast_mode="one", memory="dense").backward()
+    assert probe.largest >= 256 * 512
+
+
+@pytest.mark.parametrize("contrast_mode", ["all", "one"])
+def test_auto_keeps_the_probabilities_only_below_the_limit(
+    small_blocks, monkeypatch, contrast_mode
+):
     x = features(64, 2, seed=10)
+    n_anchors = 128 if contrast_mode == "all" else 64
+    kept = tile_elements(128, 8) if contrast_mode == "all" else n_anchors * 128
     results = {}
-    for limit in (1 << 30, 1000):  # 128 x 128 float32 = 65 KB: dense, then blocked
-        monkeypatch.setattr(_logsumexp, "DENSE_LIMIT_BYTES", limit)
+    for limit in (kept * 4, kept * 4 - 1):  # exactly fits: keep; one byte short: recompute
+        monkeypatch.setattr(_logsumexp, "KEEP_LIMIT_BYTES", limit)
         with _LargestTensor() as probe:
-            results[limit] = supcon_loss(x, torch.arange(64) % 4, memory="auto")
-        assert (probe.largest >= 128 * 128) == (limit > 128 * 128 * 4)
-    torch.testing.assert_close(results[1000], results[1 << 30], rtol=1e-5, atol=1e-6)
+            results[limit] = supcon_loss(
+                x, torch.arange(64) % 4, contrast_mode=contrast_mode, memory="auto"
+            )
+        assert (probe.largest >= kept) == (limit == kept * 4)
+    torch.testing.assert_close(results[kept * 4 - 1], results[kept * 4], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("memory", ["dense", "blocked"])
+def test_row_max_can_be_skipped_without_changing_lse(small_blocks, memory):
+    z = features(40, 1, dim=8, seed=13)[:, 0]
+    self_index = torch.arange(40)
+    lse, row_max = contrast_logsumexp(z / 0.1, z, self_index, memory)
+    lse_only, nothing = contrast_logsumexp(z / 0.1, z, self_index, memory, with_row_max=False)
+    assert nothing is None
+    torch.testing.assert_close(lse_only, lse, rtol=0, atol=0)
+    similarities = (z @ z.t() / 0.1).fill_diagonal_(float("-inf"))
+    torch.testing.assert_close(row_max, similarities.amax(dim=1), rtol=0, atol=1e-5)
+
+
+def test_upper_tiles_cover_the_upper_triangle_once():
+    covered = torch.zeros(11, 11, dtype=torch.long)
+    for rows, columns in upper_tiles(11, 4):
+        covered[rows, columns] += 1
+        covered[columns, rows] += int(rows != columns)
+    assert torch.equal(covered, torch.ones(11, 11, dtype=torch.long))
+    assert tile_elements(11, 4) == 4 * 4 * 3 + 4 * 3 * 2 + 3 * 3  # 3 diagonal, 3 off-diagonal
 
 
 # --- mixed precision ---------------------------------------------------------------------------

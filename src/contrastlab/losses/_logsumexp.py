@@ -12,29 +12,29 @@ similarities (their gradients are O(N D) and left to autograd). Design points:
   temperatures every remaining exponential underflows (NaN gradients at T = 0.01 in float32).
 * **Full precision inside.** float16 / bfloat16 inputs are computed in float32 (float64 stays
   float64), with autocast disabled; the gradient is returned in the input dtype.
-* **Two memory modes.** ``dense`` keeps E = exp(S - m) [Na, N] with m the exact row maximum (one
-  matrix, written block by block in place) and needs two matmuls in backward, exactly the matmul
-  floor. ``blocked`` keeps only ``lse`` and recomputes the similarities in backward: memory
-  O(block) instead of O(Na N). ``auto`` picks dense up to ``DENSE_LIMIT_BYTES``.
+* **Two memory modes.** ``dense`` keeps the probabilities from forward to backward, so backward
+  is the two matmuls of the floor: E = exp(S - m) [Na, N] with m the exact row maximum (written
+  block by block in place), or, when S is symmetric, only the tiles of its upper triangle (about
+  half the matrix). ``blocked`` keeps only ``lse`` and recomputes the similarities in backward:
+  memory O(block) instead of O(Na N). ``auto`` picks dense while it keeps at most
+  ``KEEP_LIMIT_BYTES``.
 
-How ``blocked`` stays near the floor's time (recomputing costs one more [Na, N] matmul than dense,
-except in the symmetric case, where it costs none):
+How the row-block path avoids extra passes over [Na, N] (recomputing costs one more matmul):
 
 * **Shifts folded into the matmul.** Instead of a max pass and a subtraction pass, each row is
   shifted by an upper bound b_i >= max_j a_i . c_j (Cauchy-Schwarz: b_i = |a_i| max_j |c_j|), put
   into the matmul as an extra column: [a_i, -b_i] . [c_j, 1] = s_ij - b_i. Backward shifts by the
   exact ``lse_i`` the same way, so P_ij = exp(s_ij - lse_i) costs one in-place ``exp`` pass and the
   upstream gradient is applied to the [., D] operands, not to the [Na, N] block.
-* **Exact fallback.** A row whose largest similarity lies more than ``_SHIFT_GAP`` below its bound
+* **Exact fallback.** A row whose largest similarity lies more than ``SHIFT_GAP`` below its bound
   (tiny temperature, unnormalised inputs) is recomputed with its exact maximum, so no term that
   matters can underflow.
-* **Symmetric tiles.** When the anchors are a multiple of the contrast vectors (SupCon with
-  ``contrast_mode='all'``, NT-Xent: a = c / T) and each anchor's self column is its own index,
-  S is symmetric: the work runs over square tiles of the upper triangle, each tile serving rows
-  I (through S_IJ) and rows J (through S_IJ^T). With one scalar shift b, exp(S - b) is symmetric
-  too, and backward uses g_i P_ij = w_i exp(s_ij - b) with w_i = g_i exp(b - lse_i) (g the
-  upstream gradient): one matmul and one ``exp`` per tile pair for the similarities, half of the
-  row-block scheme's, so forward + backward do the floor's three [N, N, D] matmuls.
+* **Symmetric tiles** (``_symmetric_tiles``). When the anchors are a multiple of the contrast
+  vectors (SupCon with ``contrast_mode='all'``, NT-Xent: a = c / T) and each anchor's self column
+  is its own index, S is symmetric: forward computes only the upper-triangle tiles, each serving
+  rows I (through S_IJ) and rows J (through S_IJ^T), with one scalar shift so that exp(S - b) is
+  symmetric too; backward is one [N, N] x [N, 2D] product over the same tiles, kept or recomputed.
+  Forward + backward then cost less than the floor's three [N, N, D] matmuls.
 """
 
 from __future__ import annotations
@@ -45,27 +45,28 @@ import torch
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 from contrastlab._checks import check_choice
+from contrastlab.losses._symmetric_tiles import (
+    SHIFT_GAP,
+    symmetric_backward,
+    symmetric_forward,
+    tile_elements,
+)
 
-DENSE_LIMIT_BYTES = 1 << 27
-"""``memory='auto'`` keeps the [Na, N] probability matrix when it fits in this many bytes (128 MiB:
-N up to about 5800 in float32). Above that the blocked path is both smaller and, measured at
-2 x 4096 embeddings, faster (1.1-1.5x the matmul floor against 1.4-1.85x for dense, in
-docs/benchmarks.md): the dense path's element-wise passes over a matrix that no cache holds cost
-more than the blocked path's recomputation."""
+KEEP_LIMIT_BYTES = 1 << 28
+"""``memory='auto'`` keeps the probabilities from forward to backward when they fit in this many
+bytes (256 MiB, one [8192, 8192] float32 matrix: in the symmetric case, where only the upper
+triangle of tiles is kept, N up to about 11000; otherwise Na * N up to 8192^2). Above that the
+tiles or row blocks are recomputed in backward."""
 
 _BLOCK_ELEMENTS = 1 << 22
 """Similarities per row block (4M: 16 MB in float32). Large blocks mean few, large operations: on
 a busy shared CPU every operation is a synchronisation point of the intra-op threads, which costs
 more than the cache misses of a block that outgrows L2 (measured in docs/benchmarks.md)."""
 
-_TILE_ELEMENTS = 1 << 24
-"""Similarities per square tile of the symmetric case (4096 x 4096, 64 MB in float32). The
-diagonal tiles serve one direction only, so a tile side of N / t costs about 1 / t of a matmul
-extra."""
-
-_SHIFT_GAP = 50.0
-"""A row whose largest similarity lies more than this below its shift is recomputed exactly: with
-exp(-50) ~ 2e-22 the terms that matter (within ~20 of the maximum) stay normal float32 numbers."""
+_TILE_ELEMENTS = 1 << 20
+"""Similarities per square tile of the symmetric case (1024 x 1024, 4 MB in float32). The diagonal
+tiles are computed whole, so a tile side of N / t costs 1 / (2t) of S's matmul extra, while tiles
+much smaller than this make the [tile, tile] x [tile, 2D] products of backward less efficient."""
 
 MEMORY_MODES = ("auto", "dense", "blocked")
 
@@ -142,7 +143,9 @@ def _exact_forward(
     lse = torch.empty(n_anchors, dtype=a.dtype, device=a.device)
     row_max = torch.empty_like(lse)
     normaliser = torch.empty_like(lse)
-    scratch = None if probabilities is not None else a.new_empty(block_rows * n_contrast)
+    scratch = None
+    if probabilities is None:
+        scratch = a.new_empty(min(block_rows, max(n_anchors, 1)) * n_contrast)
     c_t = c.t()
     for rows in _slices(n_anchors, block_rows):
         n_rows = rows.stop - rows.start
@@ -196,100 +199,50 @@ def _exact_backward(
 # --- blocked forward / backward ----------------------------------------------------------------
 
 
-def _far_below_shift(shifted_max: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Rows to redo exactly: best similarity too far below the shift, or a non-finite shift."""
-    too_far = torch.isfinite(shifted_max) & (shifted_max < -_SHIFT_GAP)
-    return too_far | ~torch.isfinite(shift)
-
-
 def _blocked_forward(
     a: torch.Tensor,
     c: torch.Tensor,
     self_index: torch.Tensor | None,
     block_rows: int,
-    symmetric: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(lse, row_max, shift, redo)``: the shift of each row and the rows computed exactly
-    instead (bool [Na]), which backward's symmetric path needs."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(lse, row_max)`` by row blocks, each row shifted by its Cauchy-Schwarz bound."""
     n_anchors, n_contrast = a.shape[0], c.shape[0]
-    bound = a.norm(dim=1) * c.norm(dim=1).amax()
-    shift = bound.amax().expand(n_anchors).contiguous() if symmetric else bound
+    shift = a.norm(dim=1) * c.norm(dim=1).amax()
     a_shifted = _with_column(a, -_finite_or_zero(shift))
-    c_aug = _with_column(c, torch.ones(n_contrast, dtype=c.dtype, device=c.device))
+    c_t = _with_column(c, torch.ones(n_contrast, dtype=c.dtype, device=c.device)).t()
     shifted_max = torch.full((n_anchors,), float("-inf"), dtype=a.dtype, device=a.device)
     sums = torch.zeros_like(shifted_max)
-    if symmetric:
-        tiles = _slices(n_anchors, block_rows)
-        scratch = a.new_empty(block_rows * block_rows)
-        for i, rows in enumerate(tiles):
-            for columns in tiles[i:]:
-                tile = _scratch_block(scratch, rows.stop - rows.start, columns.stop - columns.start)
-                torch.mm(a_shifted[rows], c_aug[columns].t(), out=tile)
-                if rows == columns:
-                    tile.diagonal().fill_(float("-inf"))
-                torch.maximum(shifted_max[rows], tile.amax(dim=1), out=shifted_max[rows])
-                if rows != columns:
-                    torch.maximum(shifted_max[columns], tile.amax(dim=0), out=shifted_max[columns])
-                tile.exp_()
-                sums[rows] += tile.sum(dim=1)
-                if rows != columns:
-                    sums[columns] += tile.sum(dim=0)
-    else:
-        scratch = a.new_empty(block_rows * n_contrast)
-        c_t = c_aug.t()
-        for rows in _slices(n_anchors, block_rows):
-            block = _scratch_block(scratch, rows.stop - rows.start, n_contrast)
-            torch.mm(a_shifted[rows], c_t, out=block)
-            _mask_self(block, None if self_index is None else self_index[rows], float("-inf"))
-            shifted_max[rows] = block.amax(dim=1)
-            sums[rows] = block.exp_().sum(dim=1)
+    scratch = a.new_empty(block_rows * n_contrast)
+    for rows in _slices(n_anchors, block_rows):
+        block = _scratch_block(scratch, rows.stop - rows.start, n_contrast)
+        torch.mm(a_shifted[rows], c_t, out=block)
+        _mask_self(block, None if self_index is None else self_index[rows], float("-inf"))
+        shifted_max[rows] = block.amax(dim=1)
+        sums[rows] = block.exp_().sum(dim=1)
     lse = shift + sums.log()
     row_max = torch.minimum(shift + shifted_max, lse)  # rounding must not put max above lse
-    redo = _far_below_shift(shifted_max, shift)
+    too_far = torch.isfinite(shifted_max) & (shifted_max < -SHIFT_GAP)
+    _redo_exactly(a, c, self_index, block_rows, too_far | ~torch.isfinite(shift), lse, row_max)
+    return lse, row_max
+
+
+def _redo_exactly(
+    a: torch.Tensor,
+    c: torch.Tensor,
+    self_index: torch.Tensor | None,
+    block_rows: int,
+    redo: torch.Tensor,
+    lse: torch.Tensor,
+    row_max: torch.Tensor | None,
+) -> None:
+    """Overwrite ``lse`` (and ``row_max``) of the rows flagged in ``redo`` with exact values."""
     rows = redo.nonzero().squeeze(1)
     if rows.numel():
         exact_self = None if self_index is None else self_index[rows]
-        lse[rows], row_max[rows], _ = _exact_forward(a[rows], c, exact_self, block_rows)
-    return lse, row_max, shift, redo
-
-
-def _symmetric_backward(
-    a: torch.Tensor,
-    c: torch.Tensor,
-    lse: torch.Tensor,
-    shift: torch.Tensor,
-    grad: torch.Tensor,
-    redo: torch.Tensor,
-    block_rows: int,
-    grad_contrast: torch.Tensor,
-) -> torch.Tensor:
-    """Backward over the upper-triangle tiles of a symmetric S. Rows in ``redo`` get weight 0
-    here (their terms may underflow at this shift); the caller adds them exactly."""
-    n = a.shape[0]
-    c_aug = _with_column(c, torch.ones(n, dtype=c.dtype, device=c.device))
-    a_shifted = _with_column(a, -_finite_or_zero(shift))
-    # P_ij = exp(s_ij - lse_i) = (w_i / g_i) exp(s_ij - b) with w_i = g_i exp(b - lse_i) and
-    # b - lse_i <= b - max_j s_ij <= gap on the rows kept: no overflow.
-    kept = ~redo & torch.isfinite(lse)
-    exponent = torch.where(kept, shift - lse, torch.zeros_like(lse))
-    weight = torch.where(kept, grad * torch.exp(exponent), torch.zeros_like(grad))
-    weighted_a = a * weight.unsqueeze(1)
-    unweighted = torch.zeros_like(a)
-    tiles = _slices(n, block_rows)
-    scratch = a.new_empty(block_rows * block_rows)
-    for i, rows in enumerate(tiles):
-        for columns in tiles[i:]:
-            tile = _scratch_block(scratch, rows.stop - rows.start, columns.stop - columns.start)
-            torch.mm(a_shifted[rows], c_aug[columns].t(), out=tile)
-            tile.exp_()
-            if rows == columns:
-                tile.diagonal().zero_()
-            unweighted[rows].addmm_(tile, c[columns])
-            grad_contrast[columns].addmm_(tile.t(), weighted_a[rows])
-            if rows != columns:
-                unweighted[columns].addmm_(tile.t(), c[rows])
-                grad_contrast[rows].addmm_(tile, weighted_a[columns])
-    return unweighted.mul_(weight.unsqueeze(1))
+        exact_lse, exact_max, _ = _exact_forward(a[rows], c, exact_self, block_rows)
+        lse[rows] = exact_lse
+        if row_max is not None:
+            row_max[rows] = exact_max
 
 
 class _ContrastLogSumExp(torch.autograd.Function):
@@ -299,29 +252,34 @@ class _ContrastLogSumExp(torch.autograd.Function):
         anchors: torch.Tensor,
         contrast: torch.Tensor,
         self_index: torch.Tensor | None,
-        keep_probabilities: bool,
+        route: str,
         block_rows: int,
-        symmetric: bool,
+        need_max: bool,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         dtype = compute_dtype(anchors, contrast)
         with torch.autocast(device_type=anchors.device.type, enabled=False):
             a = anchors.to(dtype)
             c = contrast.to(dtype)
-            if keep_probabilities:
+            if route == "dense":
                 probabilities = a.new_empty(a.shape[0], c.shape[0])
                 lse, row_max, normaliser = _exact_forward(
                     a, c, self_index, block_rows, probabilities
                 )
                 ctx.save_for_backward(a, c, normaliser, probabilities)
+            elif route == "blocked":
+                lse, row_max = _blocked_forward(a, c, self_index, block_rows)
+                ctx.save_for_backward(a, c, lse, self_index)
             else:
-                lse, row_max, shift, redo = _blocked_forward(
-                    a, c, self_index, block_rows, symmetric
+                keep = route == "symmetric-kept"
+                lse, row_max, shift, redo, kept = symmetric_forward(
+                    a, c, block_rows, keep, need_max
                 )
-                ctx.symmetric = symmetric
-                ctx.block_rows = block_rows
-                ctx.save_for_backward(a, c, lse, self_index, shift, redo)
-        ctx.keep_probabilities = keep_probabilities
+                _redo_exactly(a, c, self_index, block_rows, redo, lse, row_max)
+                ctx.save_for_backward(a, c, lse, self_index, shift, redo, kept)
+        ctx.route = route
+        ctx.block_rows = block_rows
         ctx.input_dtypes = (anchors.dtype, contrast.dtype)
+        row_max = lse.new_empty(0) if row_max is None else row_max
         ctx.mark_non_differentiable(row_max)
         return lse, row_max
 
@@ -332,35 +290,37 @@ class _ContrastLogSumExp(torch.autograd.Function):
     ) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None, None, None]:
         anchor_dtype, contrast_dtype = ctx.input_dtypes
         with torch.autocast(device_type=grad_lse.device.type, enabled=False):
-            if ctx.keep_probabilities:
+            if ctx.route == "dense":
                 a, c, normaliser, probabilities = ctx.saved_tensors
                 # d lse_i / d S_ij = E_ij / z_i: fold 1 / z_i and the upstream grad into one weight.
                 weight = _finite_or_zero(grad_lse.to(a.dtype) / normaliser).unsqueeze(1)
                 grad_anchors = torch.mm(probabilities, c).mul_(weight)
                 grad_contrast = torch.mm(probabilities.t(), a * weight)
-            else:
-                a, c, lse, self_index, shift, redo = ctx.saved_tensors
+            elif ctx.route == "blocked":
+                a, c, lse, self_index = ctx.saved_tensors
                 grad = _finite_or_zero(grad_lse.to(a.dtype))
                 grad_contrast = torch.zeros_like(c)
-                if not ctx.symmetric:
-                    grad_anchors = _exact_backward(
-                        a, c, self_index, lse, grad, ctx.block_rows, grad_contrast
+                grad_anchors = _exact_backward(
+                    a, c, self_index, lse, grad, ctx.block_rows, grad_contrast
+                )
+            else:
+                a, c, lse, self_index, shift, redo, kept = ctx.saved_tensors
+                grad = _finite_or_zero(grad_lse.to(a.dtype))
+                grad_contrast = torch.zeros_like(c)
+                grad_anchors = symmetric_backward(
+                    a, c, lse, shift, grad, redo, ctx.block_rows, kept, grad_contrast
+                )
+                rows = redo.nonzero().squeeze(1)
+                if rows.numel():
+                    grad_anchors[rows] = _exact_backward(
+                        a[rows],
+                        c,
+                        self_index[rows],
+                        lse[rows],
+                        grad[rows],
+                        ctx.block_rows,
+                        grad_contrast,
                     )
-                else:
-                    grad_anchors = _symmetric_backward(
-                        a, c, lse, shift, grad, redo, ctx.block_rows, grad_contrast
-                    )
-                    rows = redo.nonzero().squeeze(1)
-                    if rows.numel():
-                        grad_anchors[rows] = _exact_backward(
-                            a[rows],
-                            c,
-                            self_index[rows],
-                            lse[rows],
-                            grad[rows],
-                            ctx.block_rows,
-                            grad_contrast,
-                        )
         return (
             grad_anchors.to(anchor_dtype) if ctx.needs_input_grad[0] else None,
             grad_contrast.to(contrast_dtype) if ctx.needs_input_grad[1] else None,
@@ -377,7 +337,8 @@ def contrast_logsumexp(
     self_index: torch.Tensor | None = None,
     memory: str = "auto",
     block_rows: int | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    with_row_max: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Row-wise log-sum-exp of ``anchors @ contrast.T``, leaving out each anchor's own column.
 
     Args:
@@ -385,16 +346,19 @@ def contrast_logsumexp(
         contrast: [N, D] floating tensor.
         self_index: [Na] int64; column of ``contrast`` excluded from row i (its own copy), or a
             negative value for none. ``None`` excludes nothing.
-        memory: 'dense' (keep the [Na, N] probabilities for backward), 'blocked' (recompute them in
-            blocks: O(block) memory, one extra matmul, or none extra when S is symmetric) or
-            'auto' (dense while the [Na, N] matrix fits in ``DENSE_LIMIT_BYTES``).
+        memory: 'dense' (keep the probabilities for backward: the [Na, N] matrix, or only the
+            upper-triangle tiles when S is symmetric), 'blocked' (recompute them in backward:
+            O(block) memory, one extra matmul, none extra when S is symmetric) or 'auto' (dense
+            while what it keeps fits in ``KEEP_LIMIT_BYTES``).
         block_rows: rows per block (side of the square tiles in the symmetric case); by default a
-            row block holds about 4M similarities (16 MB in float32), a tile 16M.
+            row block holds about 4M similarities (16 MB in float32), a tile 1M.
+        with_row_max: also return the largest similarity of each row (in the symmetric case it
+            costs two reductions per tile; pass False when it is not used).
 
     Returns:
         ``(lse, row_max)``, both [Na] in float32 (float64 for float64 inputs). ``row_max`` is the
-        largest similarity left in each row (not differentiable). A row with nothing left has
-        ``lse = row_max = -inf``.
+        largest similarity left in each row (not differentiable), or None when ``with_row_max``
+        is False. A row with nothing left has ``lse = row_max = -inf``.
     """
     check_choice("memory", memory, MEMORY_MODES)
     if anchors.dim() != 2 or contrast.dim() != 2 or anchors.shape[1] != contrast.shape[1]:
@@ -410,17 +374,22 @@ def contrast_logsumexp(
             )
         if anchors.shape[0] and int(self_index.max()) >= contrast.shape[0]:
             raise ValueError(f"self_index has a column >= the {contrast.shape[0]} contrast rows")
-    n_anchors, n_contrast = anchors.shape[0], contrast.shape[0]
-    element_size = torch.finfo(compute_dtype(anchors, contrast)).bits // 8
-    if memory == "auto":
-        dense_bytes = n_anchors * n_contrast * element_size
-        memory = "dense" if dense_bytes <= DENSE_LIMIT_BYTES else "blocked"
     if block_rows is not None and block_rows < 1:
         raise ValueError(f"block_rows must be >= 1, got {block_rows}")
-    symmetric = memory == "blocked" and _is_symmetric(anchors, contrast, self_index)
+    n_anchors, n_contrast = anchors.shape[0], contrast.shape[0]
+    symmetric = _is_symmetric(anchors, contrast, self_index)
     if block_rows is None:
         block_rows = math.isqrt(_TILE_ELEMENTS) if symmetric else default_block_rows(n_contrast)
-    rows = min(block_rows, max(n_anchors, 1))
-    return _ContrastLogSumExp.apply(
-        anchors, contrast, self_index, memory == "dense", rows, symmetric
+    block_rows = min(block_rows, max(n_anchors, 1))
+    if memory == "auto":
+        kept = tile_elements(n_anchors, block_rows) if symmetric else n_anchors * n_contrast
+        element_size = torch.finfo(compute_dtype(anchors, contrast)).bits // 8
+        memory = "dense" if kept * element_size <= KEEP_LIMIT_BYTES else "blocked"
+    if symmetric:
+        route = "symmetric-kept" if memory == "dense" else "symmetric-recomputed"
+    else:
+        route = memory
+    lse, row_max = _ContrastLogSumExp.apply(
+        anchors, contrast, self_index, route, block_rows, with_row_max
     )
+    return lse, (row_max if with_row_max else None)

@@ -110,7 +110,9 @@ def supcon_loss(
         anchor_samples = torch.arange(batch_size, device=device).repeat(anchor_views)
         scaled_anchors = anchors / temperature
         self_index = torch.arange(anchors.shape[0], device=device)
-        lse, _ = contrast_logsumexp(scaled_anchors, contrast, self_index, memory=memory)
+        lse, _ = contrast_logsumexp(
+            scaled_anchors, contrast, self_index, memory=memory, with_row_max=False
+        )
 
         view_sums = flat.sum(dim=1)  # [bsz, D]
         self_similarity = (scaled_anchors * anchors).sum(dim=1)
