@@ -13,7 +13,8 @@ permutation, time / frequency masking and shifts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -137,90 +138,93 @@ def permute_segments(x: torch.Tensor, max_segments: int) -> torch.Tensor:
     return torch.gather(x, 2, source[:, None, :].expand(batch, channels, length))
 
 
-class Jitter(nn.Module):
+class SignalAugmentation(nn.Module):
+    """The thin ``nn.Module`` shell of a pure augmentation: it holds the keyword options of
+    ``function`` as attributes and ``forward(x)`` returns ``function(x, **options)``.
+
+    A subclass names its pure function (``function = staticmethod(jitter)``) and validates its
+    options in ``__init__`` before passing them on.
+    """
+
+    function: ClassVar[Callable[..., torch.Tensor]]
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__()
+        self._option_names = tuple(options)
+        for name, value in options.items():
+            setattr(self, name, value)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.function(x, **{name: getattr(self, name) for name in self._option_names})
+
+
+class Jitter(SignalAugmentation):
     """Additive Gaussian noise of std ``sigma`` (see :func:`jitter`)."""
 
+    function = staticmethod(jitter)
+
     def __init__(self, sigma: float = 0.05) -> None:
-        super().__init__()
         check_non_negative("sigma", sigma)
-        self.sigma = sigma
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return jitter(x, self.sigma)
+        super().__init__(sigma=sigma)
 
 
-class Scaling(nn.Module):
+class Scaling(SignalAugmentation):
     """Per-sample, per-channel gain ``~ N(1, sigma^2)`` (see :func:`scale`)."""
 
+    function = staticmethod(scale)
+
     def __init__(self, sigma: float = 0.1) -> None:
-        super().__init__()
         check_non_negative("sigma", sigma)
-        self.sigma = sigma
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return scale(x, self.sigma)
+        super().__init__(sigma=sigma)
 
 
-class TimeShift(nn.Module):
+class TimeShift(SignalAugmentation):
     """Random shift by up to ``max_shift`` steps, circular or zero-padded (:func:`time_shift`)."""
 
+    function = staticmethod(time_shift)
+
     def __init__(self, max_shift: int, mode: str = "circular") -> None:
-        super().__init__()
         check_choice("mode", mode, ("circular", "pad"))
-        self.max_shift = max_shift
-        self.mode = mode
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return time_shift(x, self.max_shift, self.mode)
+        super().__init__(max_shift=max_shift, mode=mode)
 
 
-class RandomCrop(nn.Module):
+class RandomCrop(SignalAugmentation):
     """Random crop to ``crop_length`` steps (see :func:`random_crop`); shortens the input."""
 
+    function = staticmethod(random_crop)
+
     def __init__(self, crop_length: int) -> None:
-        super().__init__()
-        self.crop_length = crop_length
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return random_crop(x, self.crop_length)
+        super().__init__(crop_length=crop_length)
 
 
-class TimeMasking(nn.Module):
+class _SpanMasking(SignalAugmentation):
+    """Zeroes ``n_masks`` random spans of up to ``max_fraction`` of the axis ``function`` masks."""
+
+    def __init__(self, max_fraction: float = 0.1, n_masks: int = 1) -> None:
+        _check_fraction("max_fraction", max_fraction)
+        super().__init__(max_fraction=max_fraction, n_masks=n_masks)
+
+
+class TimeMasking(_SpanMasking):
     """Zero ``n_masks`` random time spans of up to ``max_fraction`` of the length."""
 
-    def __init__(self, max_fraction: float = 0.1, n_masks: int = 1) -> None:
-        super().__init__()
-        _check_fraction("max_fraction", max_fraction)
-        self.max_fraction = max_fraction
-        self.n_masks = n_masks
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return time_mask(x, self.max_fraction, self.n_masks)
+    function = staticmethod(time_mask)
 
 
-class FrequencyMasking(nn.Module):
+class FrequencyMasking(_SpanMasking):
     """Zero ``n_masks`` random frequency bands of up to ``max_fraction`` of the bins."""
 
-    def __init__(self, max_fraction: float = 0.1, n_masks: int = 1) -> None:
-        super().__init__()
-        _check_fraction("max_fraction", max_fraction)
-        self.max_fraction = max_fraction
-        self.n_masks = n_masks
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return frequency_mask(x, self.max_fraction, self.n_masks)
+    function = staticmethod(frequency_mask)
 
 
-class Permutation(nn.Module):
+class Permutation(SignalAugmentation):
     """Shuffle 2 to ``max_segments`` random segments (see :func:`permute_segments`)."""
 
-    def __init__(self, max_segments: int = 5) -> None:
-        super().__init__()
-        check_int("max_segments", max_segments, minimum=2)
-        self.max_segments = max_segments
+    function = staticmethod(permute_segments)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return permute_segments(x, self.max_segments)
+    def __init__(self, max_segments: int = 5) -> None:
+        check_int("max_segments", max_segments, minimum=2)
+        super().__init__(max_segments=max_segments)
 
 
 class RandomSignalAugment(nn.Module):
