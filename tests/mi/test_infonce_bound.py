@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 import torch
 
 from contrastlab.mi import InfoNCEEstimator, infonce_lower_bound
 
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    """Tiny networks train ~10x faster on one thread than on two contended ones."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def _correlated_gaussians(
-    n: int, dim: int, rho: float, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """x ~ N(0, I), y = rho x + sqrt(1 - rho^2) eps: I(X; Y) = -dim / 2 * log(1 - rho^2)."""
-    x = torch.randn(n, dim, generator=generator, dtype=torch.float64)
-    noise = torch.randn(n, dim, generator=generator, dtype=torch.float64)
-    return x, rho * x + math.sqrt(1 - rho**2) * noise
+Sampler = Callable[..., tuple[torch.Tensor, torch.Tensor]]  # see conftest.correlated_gaussians
 
 
 def _true_mi(dim: int, rho: float) -> float:
@@ -76,33 +60,37 @@ def test_gradcheck_float64() -> None:
     assert torch.autograd.gradcheck(infonce_lower_bound, (scores,))
 
 
-def test_optimal_critic_recovers_small_mi_and_saturates_at_log_n() -> None:
+def test_optimal_critic_recovers_small_mi_and_saturates_at_log_n(
+    correlated_gaussians: Sampler,
+) -> None:
     generator = torch.Generator().manual_seed(3)
     # I = 0.29 << log 2048 = 7.6: the bound is nearly tight.
-    x, y = _correlated_gaussians(2048, dim=2, rho=0.5, generator=generator)
+    x, y = correlated_gaussians(2048, dim=2, rho=0.5, generator=generator)
     estimate = infonce_lower_bound(_optimal_scores(x, y, rho=0.5)).item()
     assert estimate == pytest.approx(_true_mi(2, 0.5), abs=0.05)
     # I = 9.8 >> log 64 = 4.2: even the optimal critic is capped by log N, and gets close to it.
-    x, y = _correlated_gaussians(64, dim=5, rho=0.99, generator=generator)
+    x, y = correlated_gaussians(64, dim=5, rho=0.99, generator=generator)
     capped = infonce_lower_bound(_optimal_scores(x, y, rho=0.99)).item()
     assert math.log(64) - 0.3 < capped <= math.log(64)
 
 
 @pytest.mark.usefixtures("one_thread")
-def test_trained_estimator_approaches_the_true_mi_from_below() -> None:
+def test_trained_estimator_approaches_the_true_mi_from_below(
+    correlated_gaussians: Sampler,
+) -> None:
     torch.manual_seed(4)
     generator = torch.Generator().manual_seed(4)
     dim, rho = 2, 0.8
     estimator = InfoNCEEstimator(dim, dim, hidden_dim=32, embedding_dim=16).double()
     optimizer = torch.optim.Adam(estimator.parameters(), lr=3e-3)
     for _ in range(300):
-        x, y = _correlated_gaussians(256, dim, rho, generator)
+        x, y = correlated_gaussians(256, dim, rho, generator)
         loss = -estimator(x, y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     with torch.no_grad():
-        estimates = [estimator(*_correlated_gaussians(512, dim, rho, generator)) for _ in range(8)]
+        estimates = [estimator(*correlated_gaussians(512, dim, rho, generator)) for _ in range(8)]
     estimate = torch.stack(estimates).mean().item()
     true_mi = _true_mi(dim, rho)  # 1.02, well below log 512 = 6.2
     assert true_mi - 0.15 < estimate < min(true_mi, math.log(512)) + 0.05
