@@ -63,10 +63,15 @@ _BLOCK_ELEMENTS = 1 << 22
 a busy shared CPU every operation is a synchronisation point of the intra-op threads, which costs
 more than the cache misses of a block that outgrows L2 (measured in docs/benchmarks.md)."""
 
-_TILE_ELEMENTS = 1 << 20
-"""Similarities per square tile of the symmetric case (1024 x 1024, 4 MB in float32). The diagonal
-tiles are computed whole, so a tile side of N / t costs 1 / (2t) of S's matmul extra, while tiles
-much smaller than this make the [tile, tile] x [tile, 2D] products of backward less efficient."""
+_TILE_ELEMENTS = 1 << 24
+"""Largest square tile of the symmetric case (4096 x 4096, 64 MB in float32): the recomputing
+path's scratch memory."""
+
+_TILES_PER_SIDE = 4
+"""The symmetric case cuts S into about this many tiles per side (10 upper-triangle tiles), never
+smaller than 1024 x 1024. The diagonal tiles are computed whole, so t tiles per side cost
+1 / (2t) of S's matmul extra; more, smaller tiles mean more operations, and on a CPU shared with
+other jobs every operation waits for all intra-op threads (measured in docs/benchmarks.md)."""
 
 MEMORY_MODES = ("auto", "dense", "blocked")
 
@@ -79,6 +84,13 @@ def compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
 def default_block_rows(n_contrast: int) -> int:
     """Rows per block so that one block holds about ``_BLOCK_ELEMENTS`` similarities."""
     return max(16, _BLOCK_ELEMENTS // max(n_contrast, 1))
+
+
+def default_tile_side(n: int) -> int:
+    """Side of the symmetric case's square tiles: about ``_TILES_PER_SIDE`` per side, between
+    1024 and the side of ``_TILE_ELEMENTS``."""
+    largest = math.isqrt(_TILE_ELEMENTS)
+    return min(largest, max(min(1024, largest), -(-n // _TILES_PER_SIDE)))
 
 
 def _mask_self(block: torch.Tensor, self_columns: torch.Tensor | None, value: float) -> None:
@@ -351,7 +363,8 @@ def contrast_logsumexp(
             O(block) memory, one extra matmul, none extra when S is symmetric) or 'auto' (dense
             while what it keeps fits in ``KEEP_LIMIT_BYTES``).
         block_rows: rows per block (side of the square tiles in the symmetric case); by default a
-            row block holds about 4M similarities (16 MB in float32), a tile 1M.
+            row block holds about 4M similarities (16 MB in float32), and S is cut into about 4
+            x 4 tiles of 1024 to 4096 per side.
         with_row_max: also return the largest similarity of each row (in the symmetric case it
             costs two reductions per tile; pass False when it is not used).
 
@@ -379,7 +392,7 @@ def contrast_logsumexp(
     n_anchors, n_contrast = anchors.shape[0], contrast.shape[0]
     symmetric = _is_symmetric(anchors, contrast, self_index)
     if block_rows is None:
-        block_rows = math.isqrt(_TILE_ELEMENTS) if symmetric else default_block_rows(n_contrast)
+        block_rows = default_tile_side(n_anchors) if symmetric else default_block_rows(n_contrast)
     block_rows = min(block_rows, max(n_anchors, 1))
     if memory == "auto":
         kept = tile_elements(n_anchors, block_rows) if symmetric else n_anchors * n_contrast
