@@ -1,18 +1,37 @@
-"""UCR loader: the stratified hold-out always; aeon's bundled sets when aeon is installed."""
+"""UCR loader on tiny .ts sets written by the tests (always run), and on aeon's bundled sets when
+aeon is installed (cross-checked against aeon's own loader)."""
 
 from __future__ import annotations
 
 import builtins
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from contrastlab.data.ucr import load_ucr_splits, stratified_holdout
+from contrastlab.data import ucr
+from contrastlab.data.ts_file import write_ts_file
+from contrastlab.data.ucr import find_ucr_files, load_ucr_splits, stratified_holdout
 
 HAS_AEON = importlib.util.find_spec("aeon") is not None
 needs_aeon = pytest.mark.skipif(not HAS_AEON, reason="aeon (contrastlab[ucr]) not installed")
+
+
+def write_tiny_set(folder: Path, name: str = "Tiny", test_labels: list[str] | None = None):
+    """10 train series (labels 1, 2, 10: 4 / 4 / 2) and 6 test series of 2 channels x 9 steps."""
+    rng = np.random.default_rng(0)
+    train_labels = ["1", "2", "10", "1", "2", "10", "1", "2", "1", "2"]
+    test_labels = test_labels or ["10", "2", "1", "1", "2", "10"]
+    series = {
+        "train": rng.normal(size=(len(train_labels), 2, 9)),
+        "test": rng.normal(size=(len(test_labels), 2, 9)),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, labels in (("train", train_labels), ("test", test_labels)):
+        write_ts_file(folder / f"{name}_{split.upper()}.ts", series[split], labels, name)
+    return series, {"train": train_labels, "test": test_labels}
 
 
 def test_stratified_holdout_counts_by_hand() -> None:
@@ -26,7 +45,54 @@ def test_stratified_holdout_counts_by_hand() -> None:
         stratified_holdout(labels, 1.0)
 
 
-def test_missing_aeon_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("in_subfolder", [True, False])
+def test_tiny_set_from_a_folder(tmp_path: Path, in_subfolder: bool) -> None:
+    series, labels = write_tiny_set(tmp_path / "Tiny" if in_subfolder else tmp_path)
+    splits = load_ucr_splits("Tiny", val_fraction=0.25, seed=3, extract_path=tmp_path)
+    assert splits.class_names == ["1", "2", "10"]  # numeric order, not "1", "10", "2"
+    assert splits.input_shape == (2, 9) and splits.train.inputs.dtype == torch.float32
+    # round(0.25 * 4) = 1 per class of 4; round(0.25 * 2) = 1 (0.5 rounds up) for class "10".
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (7, 3, 6)
+    held = splits.metadata["val_indices_in_official_train"].numpy()
+    np.testing.assert_allclose(splits.val.inputs.numpy(), series["train"][held].astype(np.float32))
+    lookup = {"1": 0, "2": 1, "10": 2}
+    assert splits.val.labels.tolist() == [lookup[labels["train"][i]] for i in held]
+    np.testing.assert_allclose(splits.test.inputs.numpy(), series["test"].astype(np.float32))
+    assert splits.test.labels.tolist() == [lookup[v] for v in labels["test"]]
+    assert splits.metadata["files"]["test"].endswith("Tiny_TEST.ts")
+
+
+def test_tiny_set_errors(tmp_path: Path) -> None:
+    write_tiny_set(tmp_path / "Unseen", name="Unseen", test_labels=["1", "3"])
+    with pytest.raises(ValueError, match=r"test classes \['3'\] absent from train"):
+        load_ucr_splits("Unseen", extract_path=tmp_path)
+    folder = tmp_path / "Gappy"
+    folder.mkdir()
+    gappy = np.ones((4, 1, 5))
+    gappy[1, 0, 2] = np.nan
+    for split in ("TRAIN", "TEST"):
+        write_ts_file(folder / f"Gappy_{split}.ts", gappy, ["a", "b", "a", "b"])
+    with pytest.raises(ValueError, match="has missing values"):
+        load_ucr_splits("Gappy", extract_path=tmp_path)
+
+
+def test_standardisation_uses_train_only_and_source_entry(tmp_path: Path) -> None:
+    from contrastlab.data.signal_sources import load_signal_source
+
+    write_tiny_set(tmp_path)
+    plain = load_ucr_splits("Tiny", extract_path=tmp_path)
+    standard = load_signal_source("ucr", tmp_path, dataset="Tiny", normalize="standard")
+    train = plain.train.inputs.double()
+    mean, std = train.mean(dim=(0, 2)), train.std(dim=(0, 2), unbiased=False)
+    expected = (plain.test.inputs.double() - mean[:, None]) / std[:, None]
+    torch.testing.assert_close(standard.test.inputs.double(), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="does not take options"):
+        load_signal_source("ucr", tmp_path, dataset="Tiny", window_length=3)
+
+
+def test_set_found_nowhere_without_aeon_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real_import = builtins.__import__
 
     def no_aeon(name: str, *args: object, **kwargs: object) -> object:
@@ -35,8 +101,27 @@ def test_missing_aeon_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_aeon)
-    with pytest.raises(ImportError, match=r"contrastlab\[ucr\]"):
-        load_ucr_splits("GunPoint")
+    monkeypatch.setattr(ucr, "aeon_bundled_dir", lambda: None)
+    with pytest.raises(
+        ImportError, match=r"no GunPoint_TRAIN.ts / GunPoint_TEST.ts in .*contrastlab\[ucr\]"
+    ):
+        load_ucr_splits("GunPoint", extract_path=tmp_path)
+
+
+@needs_aeon
+def test_bundled_sets_are_read_without_aeon_and_match_its_loader() -> None:
+    from aeon.datasets import load_classification
+
+    from contrastlab.data.ts_file import read_ts_file
+
+    for name in ("ArrowHead", "ItalyPowerDemand", "BasicMotions"):
+        files = find_ucr_files(name, None)
+        assert files is not None and files["train"].parent == ucr.aeon_bundled_dir() / name
+        for split, path in files.items():
+            series, labels = read_ts_file(path)
+            aeon_series, aeon_labels = load_classification(name, split=split)
+            np.testing.assert_array_equal(series, aeon_series)
+            assert [v.lower() for v in labels] == aeon_labels.astype(str).tolist()
 
 
 @pytest.fixture(scope="module")
@@ -60,19 +145,6 @@ def test_gunpoint_matches_aeon(gunpoint) -> None:
     assert gunpoint.val.labels.tolist() == [int(v) - 1 for v in y_train[held]]
     np.testing.assert_allclose(gunpoint.test.inputs.numpy(), x_test.astype(np.float32))
     assert gunpoint.test.labels.tolist() == [int(v) - 1 for v in y_test]
-
-
-@needs_aeon
-def test_standardisation_uses_train_only_and_source_entry(gunpoint) -> None:
-    from contrastlab.data.signal_sources import load_signal_source
-
-    standard = load_signal_source("ucr", dataset="GunPoint", normalize="standard")
-    mean = gunpoint.train.inputs.double().mean().item()
-    std = gunpoint.train.inputs.double().std(unbiased=False).item()
-    expected = (gunpoint.test.inputs.double() - mean) / std
-    torch.testing.assert_close(standard.test.inputs.double(), expected, rtol=1e-4, atol=1e-4)
-    with pytest.raises(ValueError, match="does not take options"):
-        load_signal_source("ucr", dataset="GunPoint", window_length=3)
 
 
 @needs_aeon

@@ -81,9 +81,12 @@ def _cpc(args: argparse.Namespace) -> int:
 
 
 def _ucr(args: argparse.Namespace) -> int:
-    from contrastlab.pipelines.ucr import UCRConfig, run_ucr
+    from contrastlab.pipelines.ucr import TS2VEC_DEFAULTS, UCRConfig, run_ucr
 
-    _print_json(run_ucr(config_from_args(UCRConfig, args)))
+    config = config_from_args(UCRConfig, args)
+    if config.method == "ts2vec":  # TS2Vec's recipe, below --config and explicit options
+        config = config_from_args(UCRConfig, args, defaults=TS2VEC_DEFAULTS)
+    _print_json(run_ucr(config))
     return 0
 
 

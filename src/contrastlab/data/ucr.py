@@ -1,17 +1,27 @@
-"""UCR / UEA time-series classification sets through aeon (optional extra ``contrastlab[ucr]``).
+"""UCR / UEA time-series classification sets, read from ``.ts`` files.
 
-aeon's wheel bundles a few sets (GunPoint, ArrowHead, ItalyPowerDemand, OSULeaf, ACSF1,
-BasicMotions, ...) that load offline; other names are downloaded by aeon into ``extract_path``
-(needs the internet). The official train split is divided into train and a stratified validation
-part; the official test split is the test split. Inputs are float32 ``[N, C, L]`` (``C = 1`` for the
+A set ``NAME`` is the pair ``NAME_TRAIN.ts`` / ``NAME_TEST.ts``
+(:func:`contrastlab.data.ts_file.read_ts_file`), looked up in this order:
+
+1. ``extract_path/NAME/`` or ``extract_path/`` itself (``--data``; aeon's downloads land in
+   ``extract_path/NAME/``, the UEA archive's zips unpack the same way);
+2. the sets bundled in aeon's wheel (GunPoint, ArrowHead, ItalyPowerDemand, OSULeaf, ACSF1,
+   BasicMotions, ...), found without importing aeon (its import is slow and it pins numpy);
+3. otherwise aeon's ``load_classification`` downloads the set into ``extract_path`` (needs the
+   optional extra ``contrastlab[ucr]`` and the internet).
+
+The official train split is divided into train and a stratified validation part; the official
+test split is the test split. Inputs are float32 ``[N, C, L]`` (``C = 1`` for the
 univariate UCR sets); labels index ``class_names``, the set's class values sorted (numerically when
 they are all numbers).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,15 +29,52 @@ import torch
 
 from contrastlab._checks import check_choice
 from contrastlab.data.splits import DataSplits, LabeledTensors
+from contrastlab.data.ts_file import read_ts_file
 
 _INSTALL_HINT = "install the optional extra: pip install 'contrastlab[ucr]' (it provides aeon)"
 
 
+def aeon_bundled_dir() -> Path | None:
+    """aeon's folder of bundled data sets (``aeon/datasets/data``) when aeon is installed, found
+    with :func:`importlib.util.find_spec` (aeon is not imported); else None."""
+    spec = importlib.util.find_spec("aeon")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        folder = Path(location) / "datasets" / "data"
+        if folder.is_dir():
+            return folder
+    return None
+
+
+def find_ucr_files(
+    name: str, extract_path: str | os.PathLike[str] | None
+) -> dict[str, Path] | None:
+    """``{'train': .../NAME_TRAIN.ts, 'test': .../NAME_TEST.ts}`` from the first folder holding
+    both (module docstring, steps 1-2), or None."""
+    folders: list[Path] = []
+    if extract_path is not None:
+        folders += [Path(extract_path) / name, Path(extract_path)]
+    bundled = aeon_bundled_dir()
+    if bundled is not None:
+        folders.append(bundled / name)
+    for folder in folders:
+        files = {split: folder / f"{name}_{split.upper()}.ts" for split in ("train", "test")}
+        if all(path.is_file() for path in files.values()):
+            return files
+    return None
+
+
 def _load_classification(name: str, split: str, extract_path: str | None) -> tuple[Any, np.ndarray]:
+    """aeon's loader (downloads sets that are not bundled)."""
     try:
         from aeon.datasets import load_classification
     except ImportError as error:
-        raise ImportError(f"loading UCR data set {name!r} needs aeon: {_INSTALL_HINT}") from error
+        where = f" in {extract_path}" if extract_path is not None else ""
+        raise ImportError(
+            f"UCR data set {name!r} has no {name}_TRAIN.ts / {name}_TEST.ts{where}, and "
+            f"downloading it needs aeon: {_INSTALL_HINT}"
+        ) from error
     kwargs: dict[str, Any] = {"split": split}
     if extract_path is not None:
         kwargs["extract_path"] = os.fspath(extract_path)
@@ -91,12 +138,16 @@ def load_ucr_splits(
 
     ``normalize='standard'`` standardises every channel with the mean and std of the training
     split (UCR series are usually z-normalised per series already, hence the default ``'none'``).
-    Raises ``ImportError`` when aeon is missing and ``ValueError`` for a set that cannot be loaded
-    or has unequal lengths / missing values.
+    Raises ``ImportError`` when the set is in no folder and aeon (to download it) is missing, and
+    ``ValueError`` for a set that cannot be loaded or has unequal lengths / missing values.
     """
     check_choice("normalize", normalize, ("standard", "none"))
     path = None if extract_path is None else os.fspath(extract_path)
-    raw = {split: _load_classification(dataset, split, path) for split in ("train", "test")}
+    files = find_ucr_files(dataset, path)
+    if files is not None:
+        raw = {split: read_ts_file(file) for split, file in files.items()}
+    else:
+        raw = {split: _load_classification(dataset, split, path) for split in ("train", "test")}
     series = {split: _as_array(dataset, split, raw[split][0]) for split in raw}
     targets = {split: np.asarray(raw[split][1]).astype(str) for split in raw}
     class_names = _sorted_classes(targets["train"].tolist())
@@ -124,6 +175,7 @@ def load_ucr_splits(
     metadata = {
         "source": "ucr",
         "dataset": dataset,
+        "files": None if files is None else {split: str(file) for split, file in files.items()},
         "channels": int(series["train"].shape[1]),
         "length": int(series["train"].shape[2]),
         "val_fraction": val_fraction,

@@ -1,7 +1,8 @@
 """Contrastive losses: each a pure function plus a thin ``nn.Module`` holding its settings.
 
 Pair and triplet losses take any :mod:`contrastlab.distances` distance; the softmax losses
-(SupCon, NT-Xent, InfoNCE) share one exact, memory-bounded log-sum-exp kernel.
+(SupCon, NT-Xent, InfoNCE) share one exact, memory-bounded log-sum-exp kernel. TS2Vec's
+hierarchical loss contrasts per-timestamp representations across series and across time.
 """
 
 from contrastlab.losses._logsumexp import contrast_logsumexp
@@ -12,6 +13,10 @@ from contrastlab.losses.contrastive import (
     contrastive_loss_from_labels,
 )
 from contrastlab.losses.cpc import CPCLoss, cpc_loss, draw_negative_indices
+from contrastlab.losses.hierarchical import (
+    HierarchicalContrastiveLoss,
+    hierarchical_contrastive_loss,
+)
 from contrastlab.losses.info_nce import InfoNCE, info_nce
 from contrastlab.losses.mining import (
     batch_all_triplets,
@@ -34,6 +39,7 @@ __all__ = [
     "BatchTripletLoss",
     "CPCLoss",
     "ContrastiveLoss",
+    "HierarchicalContrastiveLoss",
     "InfoNCE",
     "NCELoss",
     "NTXentLoss",
@@ -48,6 +54,7 @@ __all__ = [
     "contrastive_loss_from_labels",
     "cpc_loss",
     "draw_negative_indices",
+    "hierarchical_contrastive_loss",
     "info_nce",
     "nce_loss",
     "ntxent_loss",

@@ -9,6 +9,7 @@ from contrastlab.methods.cpc import CPCMethod
 from contrastlab.methods.cross_entropy import CrossEntropyMethod
 from contrastlab.methods.moco import MoCoMethod
 from contrastlab.methods.siamese import SiameseMethod, balanced_pairs
+from contrastlab.methods.ts2vec import TS2VecMethod
 
 __all__ = [
     "CPCMethod",
@@ -16,5 +17,6 @@ __all__ = [
     "CrossEntropyMethod",
     "MoCoMethod",
     "SiameseMethod",
+    "TS2VecMethod",
     "balanced_pairs",
 ]

@@ -1,4 +1,5 @@
-"""Encoders (images and 1-D signals), projection heads, SupContrast's networks and CPC."""
+"""Encoders (images and 1-D signals), projection heads, SupContrast's networks, CPC and
+TS2Vec."""
 
 from contrastlab.models.cpc import CPC
 from contrastlab.models.heads import ProjectionHead, linear_head, mlp_head
@@ -15,6 +16,7 @@ from contrastlab.models.resnet import (
 from contrastlab.models.resnet1d import BasicBlock1d, ResNet1d, resnet1d18
 from contrastlab.models.small_cnn import SmallConvNet
 from contrastlab.models.supcon_resnet import LinearClassifier, SupCEResNet, SupConResNet
+from contrastlab.models.ts2vec import DilatedConvBlock, TS2VecEncoder
 from contrastlab.models.wdcnn import WDCNN
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "BasicBlock",
     "BasicBlock1d",
     "Bottleneck",
+    "DilatedConvBlock",
     "LinearClassifier",
     "ProjectionHead",
     "ResNet",
@@ -31,6 +34,7 @@ __all__ = [
     "SmallConvNet",
     "SupCEResNet",
     "SupConResNet",
+    "TS2VecEncoder",
     "build_encoder",
     "encoder_feature_dim",
     "linear_head",

@@ -19,9 +19,10 @@ with the model.
 
 Backbones (``backbone``): ``mlp`` (:class:`BandMLP`: band energies of a spectrum, then an MLP),
 ``wdcnn`` (:class:`~contrastlab.models.wdcnn.WDCNN`), ``resnet1d``
-(:class:`~contrastlab.models.resnet1d.ResNet1d`) and ``cpc`` (:class:`~contrastlab.models.cpc.CPC`,
-features = mean context). Their constructor options are chosen for the input length by
-:func:`default_backbone_options` and stored in the spec.
+(:class:`~contrastlab.models.resnet1d.ResNet1d`), ``cpc`` (:class:`~contrastlab.models.cpc.CPC`,
+features = mean context) and ``ts2vec`` (:class:`~contrastlab.models.ts2vec.TS2VecEncoder`,
+features = maximum over time of its per-timestamp representations). Their constructor options
+are chosen for the input length by :func:`default_backbone_options` and stored in the spec.
 
 Why ``mlp`` for spectra: the convolutional encoders end in global average pooling, which is
 invariant to *where* a pattern sits; on a spectrum "where" is the frequency, the very thing that
@@ -35,7 +36,8 @@ The spec is a dict of plain data::
      "input_length": int, "head": "mlp" | "linear", "feat_dim": int}
 
 Heads and networks: :class:`ProjectionNetwork` (encoder + projection head, for SimCLR / SupCon /
-Siamese), :class:`CPCNetwork` (``x -> (z, c)`` plus the CPC loss as ``.criterion``) and
+Siamese), :class:`CPCNetwork` (``x -> (z, c)`` plus the CPC loss as ``.criterion``),
+:class:`TimestampNetwork` (``x -> [B, L, D]``, for TS2Vec) and
 :class:`SignalClassifier` (encoder + linear layer, for fine-tuning, baselines and diagnosis).
 """
 
@@ -54,11 +56,13 @@ from contrastlab.losses.cpc import CPCLoss
 from contrastlab.models.cpc import CPC
 from contrastlab.models.heads import linear_head, mlp_head
 from contrastlab.models.resnet1d import ResNet1d
+from contrastlab.models.ts2vec import TS2VecEncoder
 from contrastlab.models.wdcnn import WDCNN
 
 INPUT_REPRESENTATIONS = ("raw", "standardize", "fft", "envelope")
-BACKBONES = ("mlp", "wdcnn", "resnet1d", "cpc")
+BACKBONES = ("mlp", "wdcnn", "resnet1d", "cpc", "ts2vec")
 SPECTRAL_INPUTS = ("fft", "envelope")
+TIMESTAMP_BACKBONES = ("cpc", "ts2vec")  # models whose training needs their own method
 HEADS = ("mlp", "linear")
 
 
@@ -81,10 +85,10 @@ def frontend_length(name: str, length: int) -> int:
 
 
 def auto_backbone(input_name: str, method: str) -> str:
-    """``--model auto``: ``cpc`` for the CPC method, ``mlp`` for spectral inputs (their features
-    are tied to frequency positions), ``wdcnn`` for time-domain inputs."""
-    if method == "cpc":
-        return "cpc"
+    """``--model auto``: ``cpc`` / ``ts2vec`` for those methods, ``mlp`` for spectral inputs (their
+    features are tied to frequency positions), ``wdcnn`` for time-domain inputs."""
+    if method in TIMESTAMP_BACKBONES:
+        return method
     return "mlp" if input_name in SPECTRAL_INPUTS else "wdcnn"
 
 
@@ -159,6 +163,9 @@ def default_backbone_options(
     cpc_context_dim: int = 64,
     cpc_steps: int = 8,
     cpc_negatives: int = 16,
+    ts2vec_hidden_dim: int = 64,
+    ts2vec_repr_dim: int = 320,
+    ts2vec_depth: int = 10,
 ) -> dict[str, Any]:
     """Constructor options of ``backbone`` suited to front-end outputs of ``length`` steps.
 
@@ -170,6 +177,8 @@ def default_backbone_options(
       shorter than 256 steps the stem keeps the full resolution (stride 1, no max-pool).
     - ``cpc``: latent / context sizes, ``K`` steps, ``N`` negatives, and strides from
       (4, 2, 2, 2) reduced until at least ``2 (K + 1)`` latent steps remain.
+    - ``ts2vec``: hidden width, representation size and depth (the paper's 64, 320, 10); the
+      encoder keeps the length, so any ``length`` works.
     """
     check_choice("backbone", backbone, BACKBONES)
     if backbone == "mlp":
@@ -192,6 +201,8 @@ def default_backbone_options(
             "stem_stride": 1 if short else 2,
             "stem_pool": not short,
         }
+    if backbone == "ts2vec":
+        return {"hidden_dim": ts2vec_hidden_dim, "repr_dim": ts2vec_repr_dim, "depth": ts2vec_depth}
     strides = _cpc_strides(length, cpc_steps)
     return {
         "latent_dim": cpc_latent_dim,
@@ -215,6 +226,8 @@ def _build_backbone(name: str, in_channels: int, options: dict[str, Any]) -> nn.
         return WDCNN(in_channels, **options)
     if name == "resnet1d":
         return ResNet1d(in_channels, **options)
+    if name == "ts2vec":
+        return TS2VecEncoder(in_channels, **options)
     return CPC(in_channels, **options)
 
 
@@ -222,7 +235,9 @@ class SignalEncoder(nn.Module):
     """Front-end + backbone: ``x [B, C, L] -> features [B, feature_dim]``.
 
     For a CPC backbone the features are its pooled context (:meth:`CPC.encode`), and
-    :meth:`latents_and_context` gives ``(z [B, T, D], c [B, T, H])`` for the CPC loss.
+    :meth:`latents_and_context` gives ``(z [B, T, D], c [B, T, H])`` for the CPC loss. For a
+    TS2Vec backbone the features are its full-series encoding (:meth:`TS2VecEncoder.encode`), and
+    :meth:`timestamps` gives the per-timestamp representations ``[B, L', D]``.
     """
 
     def __init__(self, frontend: nn.Module, backbone: nn.Module) -> None:
@@ -233,9 +248,16 @@ class SignalEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         inputs = self.frontend(x)
-        if isinstance(self.backbone, CPC):
+        if isinstance(self.backbone, (CPC, TS2VecEncoder)):
             return self.backbone.encode(inputs)
         return self.backbone(inputs)
+
+    def timestamps(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(self.backbone, TS2VecEncoder):
+            raise ValueError(
+                f"per-timestamp representations need a TS2Vec backbone, not {type(self.backbone)}"
+            )
+        return self.backbone(self.frontend(x))
 
     def latents_and_context(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if not isinstance(self.backbone, CPC):
@@ -274,6 +296,23 @@ class CPCNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder.latents_and_context(x)
+
+
+class TimestampNetwork(nn.Module):
+    """``x [B, C, L] -> [B, L, D]``: the per-timestamp representations of a TS2Vec encoder (what
+    :class:`contrastlab.methods.TS2VecMethod` contrasts). Its front-end must keep the timestamps
+    (``raw`` or ``standardize``)."""
+
+    def __init__(self, encoder: SignalEncoder) -> None:
+        super().__init__()
+        if not isinstance(encoder.backbone, TS2VecEncoder):
+            raise ValueError("method 'ts2vec' needs the 'ts2vec' backbone (--model ts2vec)")
+        if isinstance(encoder.frontend, (FFTMagnitude, EnvelopeSpectrum)):
+            raise ValueError("method 'ts2vec' needs a time-domain input (--input raw|standardize)")
+        self.encoder = encoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder.timestamps(x)
 
 
 class SignalClassifier(nn.Module):

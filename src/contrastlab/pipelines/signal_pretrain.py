@@ -5,7 +5,9 @@ Methods (``--method``):
 - ``simclr``: two augmented views per window, NT-Xent (positives = views of the same window);
 - ``supcon``: the same views, positives = windows of the same class (**uses the labels**);
 - ``cpc``: Contrastive Predictive Coding on each window (needs ``--model cpc``);
-- ``siamese``: Hadsell's margin loss on balanced same/different-class pairs (**uses the labels**).
+- ``siamese``: Hadsell's margin loss on balanced same/different-class pairs (**uses the labels**);
+- ``ts2vec``: TS2Vec's hierarchical contrast of two overlapping crops of each window, timestamp by
+  timestamp (needs ``--model ts2vec`` and a time-domain ``--input``; no other augmentation).
 
 The augmentation acts on the raw windows, *before* the network's input front-end
 (:func:`contrastlab.pipelines.signal_views.signal_views_augment`: speed change and spectral tilt,
@@ -28,13 +30,15 @@ from contrastlab._checks import check_choice
 from contrastlab.data.splits import LabeledTensors
 from contrastlab.evaluation.linear_probe import LinearProbeResult
 from contrastlab.evaluation.plots import plot_training_curves, plot_tsne
-from contrastlab.methods import ContrastiveViewsMethod, CPCMethod, SiameseMethod
+from contrastlab.methods import ContrastiveViewsMethod, CPCMethod, SiameseMethod, TS2VecMethod
 from contrastlab.pipelines.signal_network import (
     BACKBONES,
     HEADS,
     INPUT_REPRESENTATIONS,
+    SPECTRAL_INPUTS,
     CPCNetwork,
     SignalEncoder,
+    TimestampNetwork,
     auto_backbone,
     build_encoder,
     build_projection_network,
@@ -47,7 +51,7 @@ from contrastlab.training.config import TrainConfig
 from contrastlab.training.loop import FitResult, fit
 from contrastlab.training.rng import seed_everything
 
-SIGNAL_METHODS = ("simclr", "supcon", "cpc", "siamese")
+SIGNAL_METHODS = ("simclr", "supcon", "cpc", "siamese", "ts2vec")
 LABELLED_METHODS = ("supcon", "siamese")
 
 
@@ -77,6 +81,9 @@ class SignalConfig(TrainConfig):
     cpc_negatives: int = 16
     cpc_latent_dim: int = 64
     cpc_context_dim: int = 64
+    ts2vec_hidden_dim: int = 64
+    ts2vec_repr_dim: int = 320
+    ts2vec_depth: int = 10
     eval_batch_size: int = 512
     base_temp: float = 0.07
     tsne: bool = True
@@ -89,6 +96,10 @@ class SignalConfig(TrainConfig):
         check_choice("--head", self.head, HEADS)
         if self.method == "cpc" and self.backbone != "cpc":
             raise ValueError("--method cpc needs --model cpc (or auto)")
+        if self.method == "ts2vec" and (self.backbone != "ts2vec" or self.input in SPECTRAL_INPUTS):
+            raise ValueError(
+                "--method ts2vec needs --model ts2vec (or auto) and --input raw or standardize"
+            )
         if not (self.temp > 0 and self.base_temp > 0):
             raise ValueError(
                 f"--temp and --base_temp must be > 0, got {self.temp}, {self.base_temp}"
@@ -99,7 +110,10 @@ class SignalConfig(TrainConfig):
             raise ValueError("--speed_change must be in [0, 1) and --tilt_db >= 0")
         if self.margin < 0:
             raise ValueError(f"--margin must be >= 0, got {self.margin}")
-        for name in ("feat_dim", "cpc_steps", "cpc_negatives", "cpc_latent_dim"):
+        for name in (
+            "feat_dim", "cpc_steps", "cpc_negatives", "cpc_latent_dim", "ts2vec_hidden_dim",
+            "ts2vec_repr_dim", "ts2vec_depth",
+        ):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if self.cpc_context_dim < 1 or self.eval_batch_size < 1:
@@ -130,6 +144,9 @@ class SignalConfig(TrainConfig):
             cpc_context_dim=self.cpc_context_dim,
             cpc_steps=self.cpc_steps,
             cpc_negatives=self.cpc_negatives,
+            ts2vec_hidden_dim=self.ts2vec_hidden_dim,
+            ts2vec_repr_dim=self.ts2vec_repr_dim,
+            ts2vec_depth=self.ts2vec_depth,
         )
         return make_spec(
             backbone,
@@ -156,6 +173,9 @@ def pretraining_parts(
     augment = views_augment(config, window_length)
     if config.method == "cpc":
         return CPCNetwork(build_encoder(spec)), CPCMethod(augment=None)
+    if config.method == "ts2vec":
+        network = TimestampNetwork(build_encoder(spec))
+        return network, TS2VecMethod(average_of=network)
     if config.method == "siamese":
         return build_projection_network(spec, normalize=False), SiameseMethod(
             augment=augment, margin=config.margin
@@ -180,7 +200,8 @@ def pretrain_encoder(
     """Pretrain the encoder of ``spec`` on ``train`` ([N, C, L] windows) with ``config.method``.
 
     Labels are used only by ``supcon`` and ``siamese``. Returns the trained encoder (in eval
-    mode, on the training device) and the loop's :class:`FitResult` (history, last checkpoint).
+    mode, on the training device; for ``ts2vec`` the average of its weights over the training
+    steps, as in TS2Vec) and the loop's :class:`FitResult` (history, last checkpoint).
     """
     if train.inputs.dim() != 3:
         raise ValueError(f"signal windows must be [N, C, L], got {tuple(train.inputs.shape)}")
@@ -188,6 +209,8 @@ def pretrain_encoder(
     network, method = pretraining_parts(config, spec, int(train.inputs.shape[-1]))
     extra = {"model_spec": spec, "kind": f"signal-{config.method}", **(checkpoint_extra or {})}
     result = fit(network, method, train, config, run_dir, checkpoint_extra=extra)
+    if isinstance(method, TS2VecMethod) and method.averaged is not None:
+        network = method.averaged
     encoder: SignalEncoder = network.encoder
     return encoder.eval(), result
 

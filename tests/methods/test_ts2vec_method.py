@@ -1,0 +1,81 @@
+"""TS2Vec as a method: the loss of one step against the crops and loss computed by hand, training
+through the shared loop (loss falls, checkpoint holds the weight average), the running average by
+hand, and model errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from contrastlab.data.overlapping_crops import sample_overlapping_crops, take_crops
+from contrastlab.data.splits import LabeledTensors
+from contrastlab.losses import hierarchical_contrastive_loss
+from contrastlab.methods import TS2VecMethod
+from contrastlab.models.ts2vec import TS2VecEncoder
+from contrastlab.training.checkpoint import load_checkpoint
+from contrastlab.training.config import TrainConfig
+from contrastlab.training.loop import fit
+
+
+def small_encoder() -> TS2VecEncoder:
+    return TS2VecEncoder(1, hidden_dim=8, repr_dim=6, depth=2, dropout=0.0)
+
+
+def test_step_equals_the_loss_on_the_overlap_of_the_same_crops() -> None:
+    model = small_encoder().eval()  # no mask: both computations see the same network
+    x = torch.randn(5, 1, 20)
+    torch.manual_seed(7)
+    output = TS2VecMethod()(model, x, torch.zeros(5, dtype=torch.long))
+    torch.manual_seed(7)
+    crops = sample_overlapping_crops(5, 20)
+    z1 = model(take_crops(x, crops.view1_starts, crops.view1_length))[:, -crops.overlap :]
+    z2 = model(take_crops(x, crops.view2_starts, crops.view2_length))[:, : crops.overlap]
+    torch.testing.assert_close(output.loss, hierarchical_contrastive_loss(z1, z2))
+    assert output.metrics["overlap"] == crops.overlap and output.batch_size == 5
+
+
+def test_running_average_by_hand() -> None:
+    model = nn.Linear(2, 1)
+    method = TS2VecMethod(average_of=model)
+    seen = []
+    for value in (1.0, 2.0, 6.0):
+        with torch.no_grad():
+            model.weight.fill_(value)
+        seen.append(value)
+        method.update_average(model)
+        assert method.averaged.weight.flatten().tolist() == [sum(seen) / len(seen)] * 2
+        assert not method.averaged.weight.requires_grad
+    assert int(method.n_averaged) == 3
+    with pytest.raises(ValueError, match="architecture"):
+        method.update_average(nn.Linear(3, 1))
+
+
+def test_training_through_the_shared_loop(tmp_path: Path) -> None:
+    generator = torch.Generator().manual_seed(0)
+    phase = torch.rand(24, 1, 1, generator=generator) * 6.28
+    times = torch.linspace(0, 6.28, 32)
+    classes = torch.arange(24) % 2
+    x = torch.sin((1 + classes[:, None, None]) * times + phase)
+    model = small_encoder()
+    method = TS2VecMethod(average_of=model)
+    config = TrainConfig(epochs=6, batch_size=8, learning_rate=0.01, progress=False)
+    result = fit(model, method, LabeledTensors(x, classes), config, tmp_path)
+    losses = [record["loss"] for record in result.history]
+    assert losses[-1] < losses[0]
+    assert int(method.n_averaged) == 6 * 3
+    state = load_checkpoint(tmp_path / "last.pth")["method"]
+    assert int(state["n_averaged"]) == 18
+    torch.testing.assert_close(state["averaged.blocks.0.conv1.weight"],
+                               method.averaged.blocks[0].conv1.weight)  # fmt: skip
+    assert not torch.equal(method.averaged.blocks[0].conv1.weight, model.blocks[0].conv1.weight)
+
+
+def test_model_must_give_one_representation_per_timestamp() -> None:
+    pooled = nn.AdaptiveAvgPool1d(1)  # [B, C, L'] -> [B, C, 1]: no timestamps left
+    with pytest.raises(ValueError, match=r"map \[B, C, L'\] to \[B, L', D\]"):
+        TS2VecMethod()(pooled, torch.randn(3, 1, 10), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"series \[B, C, L\]"):
+        TS2VecMethod()(small_encoder(), torch.randn(3, 10), torch.zeros(3, dtype=torch.long))

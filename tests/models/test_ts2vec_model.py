@@ -1,0 +1,84 @@
+"""TS2Vec's encoder: shapes, same-length dilated blocks, the receptive field by hand, timestamp
+masking only in training, the full-series max-pooled encoding and option errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from contrastlab.models.ts2vec import DilatedConvBlock, TS2VecEncoder
+
+
+def test_paper_defaults_and_shapes() -> None:
+    model = TS2VecEncoder(in_channels=3)
+    assert model.feature_dim == 320 and len(model.blocks) == 11  # 10 hidden blocks + output
+    assert [block.conv1.dilation[0] for block in model.blocks] == [2**i for i in range(11)]
+    model.eval()
+    for length in (1, 2, 7, 100):
+        x = torch.randn(2, 3, length)
+        assert model(x).shape == (2, length, 320)
+        assert model.encode(x).shape == (2, 320)
+
+
+def test_block_keeps_length_and_projects_only_when_needed() -> None:
+    same = DilatedConvBlock(4, 4, kernel_size=3, dilation=8)
+    assert same.residual is None and same(torch.randn(2, 4, 5)).shape == (2, 4, 5)
+    assert DilatedConvBlock(4, 6, 3, 1).residual is not None
+    assert DilatedConvBlock(4, 4, 3, 1, project=True).residual is not None
+
+
+def test_receptive_field_by_hand() -> None:
+    # Block i has two kernel-3 convolutions of dilation 2^i: each reaches 2^i steps further on
+    # each side, so after blocks 0..2 timestamp t sees t - 2 (1 + 2 + 4) .. t + 14, not beyond.
+    model = TS2VecEncoder(1, hidden_dim=4, repr_dim=5, depth=2, dropout=0.0).eval()
+    x = torch.zeros(1, 1, 41, requires_grad=True)
+    model(x)[0, 20].sum().backward()
+    reached = torch.nonzero(x.grad[0, 0]).flatten()
+    assert reached.min().item() >= 20 - 14 and reached.max().item() <= 20 + 14
+    assert x.grad[0, 0, 20 - 14] != 0 and x.grad[0, 0, 20 + 14] != 0
+
+
+def test_masking_in_training_only() -> None:
+    model = TS2VecEncoder(1, hidden_dim=8, repr_dim=6, depth=1, dropout=0.0)
+    x = torch.randn(4, 1, 30)
+    model.train()
+    torch.manual_seed(1)
+    masked = model(x)
+    torch.manual_seed(2)
+    assert not torch.allclose(masked, model(x))  # a new mask every call
+    assert torch.allclose(model(x, mask=False), model.eval()(x))
+    keep = model.timestamp_mask(200, 50, torch.device("cpu"))
+    assert keep.dtype == torch.bool and abs(keep.float().mean().item() - 0.5) < 0.02
+    # Everything masked: the latent is all zeros, so the output no longer depends on x.
+    model.mask_probability = 0.999999
+    model.train()
+    torch.testing.assert_close(model(x), model(torch.randn(4, 1, 30)))
+
+
+def test_encode_is_the_maximum_over_time_in_eval_mode() -> None:
+    model = TS2VecEncoder(2, hidden_dim=8, repr_dim=6, depth=2).eval()
+    x = torch.randn(3, 2, 17)
+    torch.testing.assert_close(model.encode(x), model(x).amax(dim=1))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"kernel_size": 4}, "kernel_size must be odd"),
+        ({"depth": 0}, "depth must be an integer >= 1"),
+        ({"repr_dim": 2.5}, "repr_dim must be an integer"),
+        ({"mask_probability": 1.0}, r"mask_probability must be in \[0, 1\)"),
+        ({"dropout": -0.1}, "dropout"),
+    ],
+)
+def test_option_errors(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TS2VecEncoder(1, **options)
+
+
+def test_input_errors() -> None:
+    model = TS2VecEncoder(2, hidden_dim=4, repr_dim=4, depth=1)
+    with pytest.raises(ValueError, match=r"\[B, C, L\]"):
+        model(torch.randn(3, 10))
+    with pytest.raises(ValueError, match="built for 2 input channels, got 1"):
+        model(torch.randn(3, 1, 10))
