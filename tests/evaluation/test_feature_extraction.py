@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from contrastlab.evaluation.features import extract_features
+from contrastlab.data.splits import DataSplits, LabeledTensors
+from contrastlab.evaluation.features import encode_splits, extract_features
 
 
 class ModeRecorder(nn.Module):
@@ -59,3 +60,16 @@ def test_transform_is_applied_per_batch() -> None:
 def test_rejects_bad_input(encoder: object, inputs: object, batch_size: int, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         extract_features(encoder, inputs, batch_size=batch_size)  # type: ignore[arg-type]
+
+
+def test_encode_splits_encodes_the_named_splits() -> None:
+    def split(n: int) -> LabeledTensors:
+        return LabeledTensors(torch.randn(n, 2, 3), torch.zeros(n, dtype=torch.long))
+
+    data = DataSplits(split(5), split(3), split(4), class_names=["a"])
+    encoder = nn.Flatten()
+    features = encode_splits(encoder, data, batch_size=2, transform=lambda x: 2 * x)
+    assert list(features) == ["train", "val", "test"]
+    for name, values in features.items():
+        torch.testing.assert_close(values, 2 * getattr(data, name).inputs.flatten(1))
+    assert list(encode_splits(encoder, data, splits=("val",))) == ["val"]

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from contrastlab.evaluation.linear_probe import linear_probe, logistic_regression_probe
+from contrastlab.data.splits import DataSplits, LabeledTensors
+from contrastlab.evaluation.linear_probe import (
+    linear_probe,
+    logistic_regression_probe,
+    probe_splits,
+)
 from contrastlab.evaluation.metrics import topk_accuracy
 
 
@@ -126,3 +131,18 @@ def test_logistic_regression_needs_two_training_classes() -> None:
             features, torch.zeros(4, dtype=torch.long), features, torch.tensor([0, 1, 0, 1]),
             features, torch.tensor([0, 1, 0, 1]),
         )  # fmt: skip
+
+
+def test_probe_splits_passes_features_labels_and_the_class_count() -> None:
+    generator = torch.Generator().manual_seed(0)
+    train, val, test = blobs(60, generator), blobs(20, generator), blobs(20, generator)
+    # Six class names for five classes present: num_classes comes from the data, not the labels.
+    data = DataSplits(
+        *(LabeledTensors(torch.zeros(len(labels), 1), labels) for _, labels in (train, val, test)),
+        class_names=list("abcdef"),
+    )
+    features = {"train": train[0], "val": val[0], "test": test[0]}
+    result = probe_splits(linear_probe, features, data, epochs=3, seed=1)
+    expected = linear_probe(*train, *val, *test, num_classes=6, epochs=3, seed=1)
+    assert result.classifier is not None and result.classifier.out_features == 6
+    assert result.history == expected.history and result.test_top1 == expected.test_top1

@@ -2,7 +2,7 @@
 few-label protocol. Figures live in :mod:`contrastlab.evaluation.plots` (imported on demand, since
 it loads matplotlib)."""
 
-from contrastlab.evaluation.features import extract_features
+from contrastlab.evaluation.features import encode_splits, extract_features
 from contrastlab.evaluation.few_label import (
     evaluate_few_label,
     run_few_label_protocol,
@@ -14,6 +14,7 @@ from contrastlab.evaluation.linear_probe import (
     LogisticProbeResult,
     linear_probe,
     logistic_regression_probe,
+    probe_splits,
 )
 from contrastlab.evaluation.metrics import (
     accuracy,
@@ -28,6 +29,7 @@ __all__ = [
     "accuracy",
     "balanced_accuracy",
     "confusion_matrix",
+    "encode_splits",
     "evaluate_few_label",
     "extract_features",
     "knn_accuracy",
@@ -35,6 +37,7 @@ __all__ = [
     "knn_predict",
     "linear_probe",
     "logistic_regression_probe",
+    "probe_splits",
     "run_few_label_protocol",
     "sample_labeled_subset",
     "topk_accuracy",

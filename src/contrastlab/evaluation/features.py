@@ -1,14 +1,15 @@
-"""Batched feature extraction with a frozen encoder."""
+"""Batched feature extraction with a frozen encoder, of one tensor or of a data source's splits."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from contrastlab._checks import check_int
+from contrastlab.data.splits import DataSplits
 
 
 def _module_device(module: nn.Module) -> torch.device:
@@ -62,3 +63,26 @@ def extract_features(
         for module, training in modes.items():
             module.training = training
     return torch.cat(chunks)
+
+
+def encode_splits(
+    encoder: nn.Module,
+    data: DataSplits,
+    batch_size: int = 256,
+    splits: Sequence[str] = ("train", "val", "test"),
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    progress: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Frozen features ``{split: [N_split, D]}`` of the named ``splits`` of ``data``:
+    :func:`extract_features` of each split's inputs (``batch_size``, ``transform`` and ``progress``
+    as there)."""
+    return {
+        name: extract_features(
+            encoder,
+            getattr(data, name).inputs,
+            batch_size=batch_size,
+            transform=transform,
+            progress=progress,
+        )
+        for name in splits
+    }

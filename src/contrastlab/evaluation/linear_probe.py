@@ -10,9 +10,9 @@ once, with the chosen weights. Test scores never influence any choice.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -25,7 +25,10 @@ from contrastlab._checks import (
     check_non_negative,
     check_positive,
 )
+from contrastlab.data.splits import DataSplits
 from contrastlab.evaluation.metrics import check_class_indices, check_num_classes, topk_accuracy
+
+ProbeResult = TypeVar("ProbeResult")
 
 
 @dataclass
@@ -287,4 +290,27 @@ def logistic_regression_probe(
         test_top5=test_top5,
         best_c=float(best[1].C),
         history=history,
+    )
+
+
+def probe_splits(
+    probe: Callable[..., ProbeResult],
+    features: Mapping[str, torch.Tensor],
+    data: DataSplits,
+    **options: Any,
+) -> ProbeResult:
+    """Fit ``probe`` (:func:`linear_probe` or :func:`logistic_regression_probe`) on the frozen
+    ``features`` of ``data``'s splits (``{"train", "val", "test"}: [N_split, D]``, e.g. from
+    :func:`~contrastlab.evaluation.features.encode_splits`) with the splits' labels:
+    ``probe(features["train"], data.train.labels, features["val"], data.val.labels,
+    features["test"], data.test.labels, num_classes=data.num_classes, **options)``."""
+    return probe(
+        features["train"],
+        data.train.labels,
+        features["val"],
+        data.val.labels,
+        features["test"],
+        data.test.labels,
+        num_classes=data.num_classes,
+        **options,
     )

@@ -18,8 +18,12 @@ from typing import Any
 from contrastlab._checks import check_choice
 from contrastlab.data.signal_sources import SIGNAL_SOURCES, load_signal_source
 from contrastlab.data.splits import DataSplits
-from contrastlab.evaluation.features import extract_features
-from contrastlab.evaluation.linear_probe import linear_probe, logistic_regression_probe
+from contrastlab.evaluation.features import encode_splits
+from contrastlab.evaluation.linear_probe import (
+    linear_probe,
+    logistic_regression_probe,
+    probe_splits,
+)
 from contrastlab.pipelines.signal_pretrain import (
     SignalConfig,
     pretrain_encoder,
@@ -86,24 +90,9 @@ def run_cpc(config: CPCConfig) -> dict[str, Any]:
     run_dir = config.run_dir(f"cpc-{name}")
     spec = config.network_spec(int(data.train.inputs.shape[1]), int(data.train.inputs.shape[2]))
     encoder, fit_result = pretrain_encoder(config, data.train, spec, run_dir)
-    features = {
-        split: extract_features(
-            encoder, getattr(data, split).inputs, config.eval_batch_size, progress=config.progress
-        )
-        for split in ("train", "val", "test")
-    }
-    arguments = (
-        features["train"],
-        data.train.labels,
-        features["val"],
-        data.val.labels,
-        features["test"],
-        data.test.labels,
-    )
-    probe = linear_probe(
-        *arguments, num_classes=data.num_classes, epochs=config.probe_epochs, seed=config.seed
-    )
-    logistic = logistic_regression_probe(*arguments, num_classes=data.num_classes, seed=config.seed)
+    features = encode_splits(encoder, data, config.eval_batch_size, progress=config.progress)
+    probe = probe_splits(linear_probe, features, data, epochs=config.probe_epochs, seed=config.seed)
+    logistic = probe_splits(logistic_regression_probe, features, data, seed=config.seed)
     last = fit_result.history[-1] if fit_result.history else {}
     summary = {
         "method": "cpc",

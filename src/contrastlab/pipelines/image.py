@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,9 @@ from contrastlab.data.image_augment import (
 )
 from contrastlab.data.image_sources import IMAGE_SOURCES, load_image_source
 from contrastlab.data.splits import DataSplits
-from contrastlab.evaluation.features import extract_features
+from contrastlab.evaluation.features import encode_splits
 from contrastlab.evaluation.knn import knn_accuracy
-from contrastlab.evaluation.linear_probe import linear_probe
+from contrastlab.evaluation.linear_probe import linear_probe, probe_splits
 from contrastlab.evaluation.metrics import topk_accuracy
 from contrastlab.evaluation.plots import plot_training_curves, plot_tsne
 from contrastlab.methods import ContrastiveViewsMethod, CrossEntropyMethod, MoCoMethod
@@ -189,12 +190,7 @@ def _encode(
     splits: tuple[str, ...] = ("train", "val", "test"),
 ) -> dict[str, torch.Tensor]:
     transform = transform.to(_module_device(encoder))
-    return {
-        name: extract_features(
-            encoder, getattr(data, name).inputs, batch_size=batch_size, transform=transform
-        )
-        for name in splits
-    }
+    return encode_splits(encoder, data, batch_size, splits, transform=transform)
 
 
 def _write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
@@ -210,17 +206,30 @@ class _Setup:
     data: DataSplits
     spec: dict[str, Any]
     eval_transform: EvalImageTransform
+    augment: ContrastiveImageAugment
 
 
-def _set_up(config: ImageConfig, model_factory: Any) -> tuple[_Setup, nn.Module]:
-    """Load the data, seed, build the model and check that the images fit it."""
+def _set_up(
+    config: ImageConfig,
+    model_factory: Callable[[dict[str, Any]], nn.Module],
+    augment_class: type[ContrastiveImageAugment],
+) -> tuple[_Setup, nn.Module]:
+    """Load the data, seed, build the model, check that the images fit it and build the training
+    augmentation (``augment_class`` with the data's normalisation and the configured crop/flip)."""
     data = load_data(config)
     spec = _model_spec(config, data)
     seed_everything(config.seed)
     model = model_factory(spec)
     eval_transform = EvalImageTransform(config.size, spec["mean"], spec["std"])
     _check_fits(model, data, eval_transform)
-    return _Setup(data, spec, eval_transform), model
+    augment = augment_class(
+        config.size,
+        spec["mean"],
+        spec["std"],
+        scale=(config.crop_min_scale, 1.0),
+        flip_p=config.flip_p,
+    )
+    return _Setup(data, spec, eval_transform, augment), model
 
 
 def pretrain(config: ImageConfig) -> dict[str, Any]:
@@ -239,19 +248,13 @@ def pretrain(config: ImageConfig) -> dict[str, Any]:
             in_channels=spec["in_channels"],
             stem=config.stem,
         ),
+        ContrastiveImageAugment,
     )
     data, spec = setup.data, setup.spec
-    augment = ContrastiveImageAugment(
-        config.size,
-        spec["mean"],
-        spec["std"],
-        scale=(config.crop_min_scale, 1.0),
-        flip_p=config.flip_p,
-    )
     if config.method == "moco":
         method: nn.Module = MoCoMethod(
             model,
-            augment,
+            setup.augment,
             feature_dim=config.feat_dim,
             queue_size=config.moco_queue_size,
             momentum=config.moco_momentum,
@@ -261,7 +264,7 @@ def pretrain(config: ImageConfig) -> dict[str, Any]:
         )
     else:
         method = ContrastiveViewsMethod(
-            augment, method=config.method, temperature=config.temp, n_views=config.n_views
+            setup.augment, method=config.method, temperature=config.temp, n_views=config.n_views
         )
 
     def knn_monitor(trained: nn.Module, epoch: int) -> dict[str, float]:
@@ -367,14 +370,10 @@ def linear_eval(config: ImageConfig, data: DataSplits | None = None) -> dict[str
     """Linear probe on the frozen encoder (main_linear): epoch chosen on val, test scored once."""
     model, spec, data, transform = _evaluation_setup(config, data)
     features = _encode(model.encoder, data, transform, config.eval_batch_size)
-    result = linear_probe(
-        features["train"],
-        data.train.labels,
-        features["val"],
-        data.val.labels,
-        features["test"],
-        data.test.labels,
-        num_classes=data.num_classes,
+    result = probe_splits(
+        linear_probe,
+        features,
+        data,
         epochs=config.linear_epochs,
         learning_rate=config.linear_learning_rate,
         batch_size=config.linear_batch_size,
@@ -439,15 +438,9 @@ def train_ce(config: ImageConfig) -> dict[str, Any]:
             in_channels=spec["in_channels"],
             stem=config.stem,
         ),
+        SupervisedImageAugment,
     )
     data, spec = setup.data, setup.spec
-    augment = SupervisedImageAugment(
-        config.size,
-        spec["mean"],
-        spec["std"],
-        scale=(config.crop_min_scale, 1.0),
-        flip_p=config.flip_p,
-    )
     best_path = run_dir / BEST_CHECKPOINT
     best: dict[str, Any] = {"val_top1": -1.0, "epoch": None}
     if config.resume and best_path.is_file():
@@ -472,7 +465,7 @@ def train_ce(config: ImageConfig) -> dict[str, Any]:
 
     fit(
         model,
-        CrossEntropyMethod(augment),
+        CrossEntropyMethod(setup.augment),
         data.train,
         config,
         run_dir,
