@@ -27,6 +27,7 @@ import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -257,6 +258,17 @@ def mean_across_ranks(values: Sequence[float | torch.Tensor]) -> list[float]:
         dist.all_reduce(stacked, op=dist.ReduceOp.SUM)
         stacked /= world_size()
     return [float(value) for value in stacked.cpu()]
+
+
+def gather_objects(value: Any) -> list[Any]:
+    """Every rank's ``value`` (picklable), in rank order, on every rank; ``[value]`` without DDP.
+
+    A collective: all ranks must call it."""
+    if not is_distributed() or world_size() == 1:
+        return [value]
+    gathered: list[Any] = [None] * world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered
 
 
 def broadcast_state(module: nn.Module, source: int = 0) -> None:

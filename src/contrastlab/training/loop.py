@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from contrastlab.training import distributed
 from contrastlab.training.checkpoint import load_checkpoint, save_checkpoint
 from contrastlab.training.config import TrainConfig, save_config
 from contrastlab.training.meters import AverageMeter
-from contrastlab.training.rng import capture_rng_state, restore_rng_state, seed_everything
+from contrastlab.training.rng import capture_rng_state, restore_rank_rng_state, seed_everything
 
 LAST_CHECKPOINT = "last.pth"
 
@@ -227,9 +228,15 @@ def fit(
         history = list(checkpoint.get("history", []))
         last_checkpoint_on_resume: Path | None = Path(config.resume)
         start_epoch = int(checkpoint["epoch"]) + 1
-        restore_rng_state(checkpoint["rng"])
-        if distributed.world_size() > 1:  # each rank drew from its own stream
-            torch.manual_seed(config.seed + distributed.rank() + 7919 * start_epoch)
+        rank, world = distributed.rank(), distributed.world_size()
+        fallback_seed = config.seed + 7919 * start_epoch
+        if not restore_rank_rng_state(checkpoint, rank, world, fallback_seed) and rank == 0:
+            warnings.warn(
+                f"{config.resume} holds no RNG state for {world} processes (saved with another "
+                "world size): ranks other than 0 continue with fresh seeds, so the resumed run "
+                "will not repeat the random draws of an uninterrupted one",
+                stacklevel=2,
+            )
 
     wrapped = _prepare_model(model, method, config, device)
     schedule = config.schedule()
@@ -237,7 +244,7 @@ def fit(
     logger = _RunLogger(run_dir, history, enabled=main_process)
     last_checkpoint = last_checkpoint_on_resume
 
-    def checkpoint_state(epoch: int) -> dict[str, Any]:
+    def checkpoint_state(epoch: int, rng_per_rank: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "config": config.to_dict(),
             "model": _unwrap(wrapped).state_dict(),
@@ -245,7 +252,8 @@ def fit(
             "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict(),
             "epoch": epoch,
-            "rng": capture_rng_state(),
+            "rng": rng_per_rank[0],
+            **({"rng_per_rank": rng_per_rank} if len(rng_per_rank) > 1 else {}),
             "history": history,
             **(checkpoint_extra or {}),
         }
@@ -304,8 +312,9 @@ def fit(
                 record.update(evaluate(_unwrap(wrapped), epoch))
             history.append(record)
             logger.log(record)
+            rng_per_rank = distributed.gather_objects(capture_rng_state())  # all ranks
             if main_process:
-                state = checkpoint_state(epoch)
+                state = checkpoint_state(epoch, rng_per_rank)
                 if epoch % config.save_freq == 0:
                     save_checkpoint(run_dir / f"ckpt_epoch_{epoch}.pth", state)
                 last_checkpoint = save_checkpoint(run_dir / LAST_CHECKPOINT, state)

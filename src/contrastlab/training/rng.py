@@ -65,3 +65,23 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def restore_rank_rng_state(
+    checkpoint: dict[str, Any], rank: int, world_size: int, fallback_seed: int
+) -> bool:
+    """Restore this rank's RNG state from a checkpoint; True when it was saved for this rank.
+
+    Checkpoints of multi-process runs hold every rank's state in ``rng_per_rank`` (``rng`` is
+    rank 0's). When the world size differs from the saved run's (or the checkpoint predates
+    per-rank states), ranks other than 0 cannot continue their own streams: Python, NumPy and
+    torch are then seeded from ``fallback_seed`` and the rank instead, and False is returned.
+    """
+    per_rank = checkpoint.get("rng_per_rank")
+    if world_size == 1 or (per_rank is not None and len(per_rank) == world_size):
+        restore_rng_state(checkpoint["rng"] if world_size == 1 else per_rank[rank])
+        return True
+    restore_rng_state(checkpoint["rng"])
+    if rank:
+        seed_everything(fallback_seed + rank)
+    return False
