@@ -1,16 +1,28 @@
-"""``contrastlab ucr``: TS2Vec's SVM protocol on known features, and the command end to end on
-a bundled UCR set (skipped without the optional aeon extra)."""
+"""``contrastlab ucr``: TS2Vec's SVM protocol on known features, ``--iters``, the command end to
+end with ``--method ts2vec`` on a tiny .ts set written here (always runs), and with SimCLR on a
+bundled UCR set (skipped without the optional aeon extra)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+import yaml
 
 from contrastlab.cli import main
-from contrastlab.pipelines.ucr import HARD_MARGIN_C, SVM_C_GRID, svm_accuracy
+from contrastlab.data.ts_file import write_ts_file
+from contrastlab.pipelines.ucr import (
+    HARD_MARGIN_C,
+    SVM_C_GRID,
+    TS2VEC_DEFAULTS,
+    UCRConfig,
+    svm_accuracy,
+    training_epochs,
+)
+from contrastlab.training.checkpoint import load_checkpoint
 
 
 def blobs(count: int, seed: int, shift: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -51,3 +63,53 @@ def test_ucr_command_on_italy_power_demand(tmp_path: Path, capsys):
     assert 50 <= summary["svm"]["test_top1"] <= 100  # even 3 epochs beat chance on this set
     assert 0 <= summary["linear_probe"]["test_top1"] <= 100
     assert (run_dir / "last.pth").is_file() and (run_dir / "training_curves.png").is_file()
+
+
+def test_iters_set_the_epochs():
+    assert training_epochs(UCRConfig(epochs=7), 36) == 7  # --iters 0: --epochs as given
+    # 36 series in batches of 8: 4 full batches per epoch (the partial one is dropped).
+    assert training_epochs(UCRConfig(iters=200, batch_size=8), 36) == 50
+    assert training_epochs(UCRConfig(iters=10, batch_size=8), 36) == 3
+    assert training_epochs(UCRConfig(iters=5, batch_size=64), 36) == 5  # one batch of all
+    with pytest.raises(ValueError, match="--iters must be an integer >= 0"):
+        UCRConfig(iters=-1).validate()
+    with pytest.raises(ValueError, match="--method ts2vec needs --model ts2vec"):
+        UCRConfig(method="ts2vec", model="resnet1d").validate()
+    assert UCRConfig(method="ts2vec").backbone == "ts2vec"
+    assert UCRConfig().backbone == "resnet1d"
+
+
+def write_tiny_set(folder: Path) -> None:
+    """Two classes told apart by frequency: 12 training and 8 test series of 24 steps."""
+    rng = np.random.default_rng(0)
+    times = np.linspace(0, 2 * np.pi, 24)
+    folder.mkdir()
+    for split, count in (("TRAIN", 12), ("TEST", 8)):
+        labels = np.arange(count) % 2
+        phases = rng.uniform(0, 2 * np.pi, size=(count, 1, 1))
+        series = np.sin((1 + 2 * labels[:, None, None]) * times + phases)
+        write_ts_file(folder / f"Tiny_{split}.ts", series, [f"c{v}" for v in labels], "Tiny")
+
+
+def test_ucr_command_with_ts2vec_on_a_tiny_set(tmp_path: Path, capsys):
+    write_tiny_set(tmp_path / "data")
+    run_dir = tmp_path / "run"
+    args = ["ucr", "--dataset", "Tiny", "--data", str(tmp_path / "data"), "--method", "ts2vec"]
+    small = ["--iters", "3", "--ts2vec_depth", "2", "--ts2vec_hidden_dim", "8",
+             "--ts2vec_repr_dim", "16", "--probe_epochs", "3"]  # fmt: skip
+    assert main([*args, *small, "--no-tsne", "--no-progress", "--out", str(run_dir)]) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert json.loads(capsys.readouterr().out) == summary
+    assert summary["method"] == "ts2vec" and summary["model"] == "ts2vec"
+    assert summary["series"] == {"official_train": 12, "test": 8, "length": 24, "classes": 2}
+    assert summary["epochs"] == 3  # 12 series in batches of 8: one step per epoch
+    assert 0 <= summary["svm"]["test_top1"] <= 100 and summary["svm"]["C"] == HARD_MARGIN_C
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    recipe = {key: config[key] for key in TS2VEC_DEFAULTS if key != "iters"}
+    assert recipe == {key: v for key, v in TS2VEC_DEFAULTS.items() if key != "iters"}
+    assert config["iters"] == 3  # the explicit option wins over the recipe
+    checkpoint = load_checkpoint(run_dir / "last.pth")
+    assert int(checkpoint["method"]["n_averaged"]) == 3
+    assert checkpoint["model_spec"]["backbone_options"] == {
+        "hidden_dim": 8, "repr_dim": 16, "depth": 2,
+    }  # fmt: skip
