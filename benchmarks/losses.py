@@ -1,17 +1,19 @@
 """SupCon forward + backward: contrastlab against the matmul floor, the reference algorithm and PML.
 
-Each (implementation, batch size, supervision) cell runs in its own subprocess so that peak memory
-is measured cleanly: the extra peak is the process's high-water mark (VmHWM) minus its resident size
-just before the first call, with the inputs already allocated. Time is the median of repeats after a
-warm-up call. Ratios are against the floor measured in the same run.
+Two measurements per (batch size, supervision) cell, each in fresh subprocesses:
+
+* **time**: every implementation runs in one process, in rounds: each round calls each
+  implementation once (the order rotating from round to round) after one warm-up call each. The
+  ratio to the floor is the median over rounds of (time / floor time in the same round), so a
+  change in the machine's load during the run shifts both sides of each ratio alike; the table's
+  time is the median (or fastest, ``--statistic min``) of an implementation's rounds.
+* **memory**: one call of one implementation in its own process: the extra peak is the process's
+  high-water mark (VmHWM) minus its resident size just before the call, inputs allocated.
 
     python benchmarks/losses.py                       # B in 256 1024 4096, 2 threads
     python benchmarks/losses.py --batch-sizes 256 --repeats 3 --markdown docs/table.md
     python benchmarks/losses.py --batch-sizes 16384 --implementations floor contrastlab-blocked \
         --labels supervised --repeats 3 --statistic min    # the constant-memory target
-
-``--statistic min`` reports the fastest repeat instead of the median: on a CPU shared with other
-jobs the minimum is the run that was interrupted least.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ import time
 from pathlib import Path
 
 IMPLEMENTATIONS = ("floor", "contrastlab", "contrastlab-blocked", "reference", "pml")
-"""``contrastlab`` is ``memory='auto'``; ``contrastlab-dense`` (not run by default) forces dense."""
+"""``contrastlab`` is ``memory='auto'`` (at B = 4096 it keeps the upper-triangle tiles);
+``contrastlab-blocked`` recomputes them in backward; ``contrastlab-dense`` (not run by default)
+forces keeping."""
 DIM = 128
 N_VIEWS = 2
 N_CLASSES = 10
@@ -94,6 +98,17 @@ def _make_step(implementation: str, features, labels):  # type: ignore[no-untype
     raise ValueError(f"unknown implementation {implementation!r}")
 
 
+def _inputs(batch_size: int, supervised: bool):  # type: ignore[no-untyped-def]
+    import torch
+    import torch.nn.functional as F
+
+    generator = torch.Generator().manual_seed(0)
+    features = F.normalize(torch.randn(batch_size, N_VIEWS, DIM, generator=generator), dim=2)
+    features.requires_grad_(True)
+    labels = torch.randint(0, N_CLASSES, (batch_size,), generator=generator) if supervised else None
+    return features, labels
+
+
 def run_cell(
     implementation: str,
     batch_size: int,
@@ -102,15 +117,12 @@ def run_cell(
     threads: int = 2,
     statistic: str = "median",
 ) -> dict:
-    """Measure one cell in this process (called in a fresh subprocess)."""
+    """Peak memory of one call, then ``repeats`` timed calls, of one implementation in this
+    process (called in a fresh subprocess; ``repeats=0`` measures memory only)."""
     import torch
-    import torch.nn.functional as F
 
     torch.set_num_threads(threads)
-    generator = torch.Generator().manual_seed(0)
-    features = F.normalize(torch.randn(batch_size, N_VIEWS, DIM, generator=generator), dim=2)
-    features.requires_grad_(True)
-    labels = torch.randint(0, N_CLASSES, (batch_size,), generator=generator) if supervised else None
+    features, labels = _inputs(batch_size, supervised)
     step = _make_step(implementation, features, labels)
     baseline_kib = _memory_kib("VmRSS")
     step()
@@ -121,13 +133,64 @@ def run_cell(
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
+    summary = statistics.median if statistic == "median" else min
     return {
         "implementation": implementation,
         "batch_size": batch_size,
         "supervised": supervised,
-        "median_ms": 1000 * (statistics.median(times) if statistic == "median" else min(times)),
+        "median_ms": 1000 * summary(times) if times else float("nan"),
         "extra_peak_mb": (peak_kib - baseline_kib) / 1024,
     }
+
+
+def time_interleaved(
+    implementations: list[str],
+    batch_size: int,
+    supervised: bool,
+    repeats: int,
+    threads: int = 2,
+    statistic: str = "median",
+) -> dict[str, dict]:
+    """Time all implementations in this process, in ``repeats`` rounds with rotating order.
+
+    Returns, per implementation, its time (median or min over rounds, ms) and ``x_floor``: the
+    median over rounds of its time divided by the floor's time in the same round."""
+    import torch
+
+    torch.set_num_threads(threads)
+    features, labels = _inputs(batch_size, supervised)
+    steps = {name: _make_step(name, features, labels) for name in implementations}
+    for step in steps.values():  # warm-up: allocator, thread pool, lazy initialisation
+        step()
+    rounds: list[dict[str, float]] = []
+    for index in range(repeats):
+        order = implementations[index % len(implementations) :]
+        order += implementations[: index % len(implementations)]
+        timings = {}
+        for name in order:
+            features.grad = None
+            start = time.perf_counter()
+            steps[name]()
+            timings[name] = time.perf_counter() - start
+        rounds.append(timings)
+    summary = statistics.median if statistic == "median" else min
+    results = {}
+    for name in implementations:
+        ratios = [timings[name] / timings["floor"] for timings in rounds if "floor" in timings]
+        results[name] = {
+            "median_ms": 1000 * summary(timings[name] for timings in rounds),
+            "x_floor": statistics.median(ratios) if ratios else float("nan"),
+        }
+    return results
+
+
+def _run_script(*arguments: str) -> dict | None:
+    command = [sys.executable, __file__, *arguments]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        print(f"  {arguments}: failed: {result.stderr.strip()[-300:]}")
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def _run_in_subprocess(
@@ -137,18 +200,10 @@ def _run_in_subprocess(
     repeats: int,
     threads: int,
     statistic: str,
-):
-    command = [
-        sys.executable,
-        __file__,
-        "--cell",
-        json.dumps([implementation, batch_size, supervised, repeats, threads, statistic]),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        print(f"  {implementation} B={batch_size}: failed: {result.stderr.strip()[-300:]}")
-        return None
-    return json.loads(result.stdout.strip().splitlines()[-1])
+) -> dict | None:
+    """:func:`run_cell` in a fresh process."""
+    cell = [implementation, batch_size, supervised, repeats, threads, statistic]
+    return _run_script("--cell", json.dumps(cell))
 
 
 def _markdown(rows: list[dict], statistic: str = "median") -> str:
@@ -187,35 +242,36 @@ def main() -> None:
     )
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     parser.add_argument("--cell", help=argparse.SUPPRESS)
+    parser.add_argument("--timing", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.cell:
         print(json.dumps(run_cell(*json.loads(args.cell))))
         return
+    if args.timing:
+        print(json.dumps(time_interleaved(*json.loads(args.timing))))
+        return
 
+    implementations = list(args.implementations)
+    if "pml" in implementations:
+        try:
+            import pytorch_metric_learning  # noqa: F401
+        except ImportError:
+            implementations.remove("pml")
+    if "floor" not in implementations:
+        implementations.insert(0, "floor")
     rows: list[dict] = []
     supervision = {"both": (True, False), "supervised": (True,), "unsupervised": (False,)}
     for supervised in supervision[args.labels]:
         for batch_size in args.batch_sizes:
-            cells = {}
-            for implementation in args.implementations:
-                if implementation == "pml":
-                    try:
-                        import pytorch_metric_learning  # noqa: F401
-                    except ImportError:
-                        continue
+            timing = [implementations, batch_size, supervised, args.repeats, args.threads]
+            times = _run_script("--timing", json.dumps([*timing, args.statistic])) or {}
+            for implementation in implementations:
                 cell = _run_in_subprocess(
-                    implementation,
-                    batch_size,
-                    supervised,
-                    args.repeats,
-                    args.threads,
-                    args.statistic,
+                    implementation, batch_size, supervised, 0, args.threads, args.statistic
                 )
-                if cell is not None:
-                    cells[implementation] = cell
-            floor_ms = cells["floor"]["median_ms"] if "floor" in cells else float("nan")
-            for cell in cells.values():
-                cell["x_floor"] = cell["median_ms"] / floor_ms
+                if cell is None or implementation not in times:
+                    continue
+                cell.update(times[implementation])
                 rows.append(cell)
                 print(
                     f"B={batch_size:5d} labels={supervised!s:5} {cell['implementation']:20s} "
