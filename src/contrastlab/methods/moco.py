@@ -39,6 +39,7 @@ from contrastlab._checks import check_choice, check_positive
 from contrastlab.data.views import MultiView
 from contrastlab.losses._logsumexp import MEMORY_MODES, contrast_logsumexp
 from contrastlab.losses.info_nce import info_nce
+from contrastlab.methods.shuffle_bn import shuffled_forward
 from contrastlab.training.distributed import gather_no_grad
 from contrastlab.training.loop import StepOutput
 
@@ -103,6 +104,11 @@ class MoCoMethod(nn.Module):
         supervised: use labels: queue entries of the same class are positives too.
         memory: memory mode of the [B, K] log-sum-exp ('auto', 'dense', 'blocked').
         seed: seeds the initial random queue (identical on every rank).
+        shuffle_bn: compute the keys with MoCo's shuffling BN (see
+            :mod:`contrastlab.methods.shuffle_bn`): under DDP the global batch is shuffled across
+            ranks; in one process it takes effect with ``bn_splits`` > 1.
+        bn_splits: in one process, encode the shuffled key batch in this many parts (each part
+            is one batch-norm batch, as on that many GPUs).
 
     Shapes: ``forward(model, inputs [B, ...], labels [B]) -> StepOutput`` with ``loss`` the mean
     over the B queries and ``metrics['train_top1']`` the percentage of queries whose own key scores
@@ -121,9 +127,12 @@ class MoCoMethod(nn.Module):
         supervised: bool = False,
         memory: str = "auto",
         seed: int = 0,
+        shuffle_bn: bool = True,
+        bn_splits: int = 1,
     ) -> None:
         super().__init__()
-        for name, value in (("feature_dim", feature_dim), ("queue_size", queue_size)):
+        sizes = (("feature_dim", feature_dim), ("queue_size", queue_size), ("bn_splits", bn_splits))
+        for name, value in sizes:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
@@ -140,6 +149,8 @@ class MoCoMethod(nn.Module):
         self.temperature = float(temperature)
         self.supervised = supervised
         self.memory = memory
+        self.shuffle_bn = shuffle_bn
+        self.bn_splits = bn_splits
         generator = torch.Generator().manual_seed(seed)
         queue = F.normalize(torch.randn(queue_size, feature_dim, generator=generator), dim=1)
         self.register_buffer("queue", queue)
@@ -193,7 +204,11 @@ class MoCoMethod(nn.Module):
             )
         with torch.no_grad():
             self.momentum_update(model)
-            key = F.normalize(self.key_encoder(views[:, 1]).float(), dim=1)
+            if self.shuffle_bn:
+                key = shuffled_forward(self.key_encoder, views[:, 1], self.bn_splits)
+            else:
+                key = self.key_encoder(views[:, 1])
+            key = F.normalize(key.float(), dim=1)
         query = F.normalize(query.float(), dim=1)
         if self.supervised:
             per_query, own_key_wins = supervised_queue_loss(
@@ -219,5 +234,6 @@ class MoCoMethod(nn.Module):
         return (
             f"queue_size={self.queue.shape[0]}, feature_dim={self.queue.shape[1]}, "
             f"momentum={self.momentum}, temperature={self.temperature}, "
-            f"supervised={self.supervised}, memory={self.memory!r}"
+            f"supervised={self.supervised}, memory={self.memory!r}, "
+            f"shuffle_bn={self.shuffle_bn}, bn_splits={self.bn_splits}"
         )

@@ -271,6 +271,16 @@ def gather_objects(value: Any) -> list[Any]:
     return gathered
 
 
+def broadcast(tensor: torch.Tensor, source: int = 0) -> torch.Tensor:
+    """Rank ``source``'s ``tensor`` on every rank (same shape and dtype everywhere); the tensor
+    itself without DDP. A collective: all ranks must call it."""
+    if not is_distributed() or world_size() == 1:
+        return tensor
+    result = tensor.detach().clone()
+    dist.broadcast(result, src=source)
+    return result
+
+
 def broadcast_state(module: nn.Module, source: int = 0) -> None:
     """Copy every parameter and buffer of ``module`` from rank ``source`` to all ranks (in place).
 
