@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import json
 import os
 import pickle
 import tarfile
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from contrastlab.cli import main
 from contrastlab.data import cifar
 from contrastlab.data.cifar import load_cifar_splits, read_cifar_batch
 from contrastlab.data.image_sources import load_image_source
@@ -188,6 +190,57 @@ def test_missing_and_inconsistent_files(tmp_path: Path) -> None:
     _dump(folder / "data_batch_3", {"data": np.zeros((1, 3072), np.uint8), "labels": [9]})
     with pytest.raises(ValueError, match="cannot hold out"):
         load_cifar_splits("cifar10", tmp_path, val_size=10_000)
+
+
+def test_image_config_val_size_chooses_the_validation_split(tmp_path: Path) -> None:
+    from contrastlab.pipelines.image import ImageConfig, load_data
+
+    _write_cifar10(tmp_path)
+
+    def sizes(**options: object) -> tuple[int, int, int]:
+        data = load_data(ImageConfig(dataset="cifar10", data_folder=str(tmp_path), **options))
+        return len(data.train), len(data.val), len(data.test)
+
+    assert sizes(val_size=0) == (100, 0, 10)
+    assert sizes(val_size=20) == (80, 20, 10)
+    with pytest.raises(ValueError, match="cannot hold out 5000 of 100"):
+        sizes()  # the loader's default
+
+
+def test_image_commands_with_val_size_zero_choose_nothing_on_validation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_cifar10(tmp_path / "data")
+    common = [
+        *("--dataset", "cifar10", "--data_folder", str(tmp_path / "data"), "--val_size", "0"),
+        *("--model", "smallcnn", "--batch_size", "50", "--no-progress", "--device", "cpu"),
+    ]  # fmt: skip
+    pretrained = tmp_path / "supcon"
+    linear = ["--linear", "--linear_epochs", "2", "--knn_every", "1"]
+    assert main(["pretrain", *common, "--epochs", "1", *linear, "--out", str(pretrained)]) == 0
+    summary = json.loads((pretrained / "summary.json").read_text())
+    assert summary["val_top1"] is None and summary["linear_best_epoch"] == 2  # the last epoch
+    assert 0 <= summary["test_top1"] <= 100
+    assert "knn_val_top1" not in summary  # the monitor never falls back on the test split
+    metrics = [json.loads(line) for line in (pretrained / "metrics.jsonl").read_text().splitlines()]
+    assert all("knn_val_top1" not in record for record in metrics)
+    history = (pretrained / "linear_metrics.jsonl").read_text().splitlines()
+    assert [sorted(json.loads(line)) for line in history] == [["epoch", "train_loss"]] * 2
+
+    capsys.readouterr()
+    checkpoint = ["--ckpt", str(pretrained / "last.pth")]
+    assert main(["knn", *common, *checkpoint]) == 0
+    assert list(json.loads(capsys.readouterr().out)) == ["knn_test_top1"]
+    with_val = [option if option != "0" else "20" for option in common]
+    assert main(["knn", *with_val, *checkpoint]) == 0
+    assert list(json.loads(capsys.readouterr().out)) == ["knn_val_top1", "knn_test_top1"]
+
+    ce = tmp_path / "ce"
+    assert main(["ce", *common, "--epochs", "2", "--out", str(ce)]) == 0
+    summary = json.loads((ce / "summary.json").read_text())
+    assert summary["val_top1"] is None and summary["best_epoch"] == 2
+    assert not (ce / "best.pth").exists()
+    assert all("val_top1" not in json.loads(line) for line in (ce / "metrics.jsonl").open())
 
 
 @pytest.fixture

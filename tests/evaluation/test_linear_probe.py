@@ -146,3 +146,26 @@ def test_probe_splits_passes_features_labels_and_the_class_count() -> None:
     expected = linear_probe(*train, *val, *test, num_classes=6, epochs=3, seed=1)
     assert result.classifier is not None and result.classifier.out_features == 6
     assert result.history == expected.history and result.test_top1 == expected.test_top1
+
+
+def test_without_validation_the_last_epoch_is_kept() -> None:
+    generator = torch.Generator().manual_seed(0)
+    train, val, test = blobs(120, generator), blobs(40, generator), blobs(40, generator)
+    options = {"epochs": 4, "batch_size": 32, "seed": 2}
+    result = linear_probe(*train, None, None, *test, **options)
+    assert result.val_top1 is None and result.best_epoch == 4
+    assert [sorted(record) for record in result.history] == [["epoch", "train_loss"]] * 4
+    # The same training steps as with a validation split (scoring val changes nothing).
+    with_val = linear_probe(*train, *val, *test, **options)
+    assert [r["train_loss"] for r in result.history] == [r["train_loss"] for r in with_val.history]
+    assert result.classifier is not None
+    (top1,) = topk_accuracy(result.classifier(test[0]), test[1], ks=(1,))
+    assert top1 == pytest.approx(result.test_top1)
+
+
+def test_validation_features_and_labels_come_together() -> None:
+    features, labels = torch.randn(4, 2), torch.tensor([0, 1, 2, 0])
+    with pytest.raises(ValueError, match="both be given or both be None"):
+        linear_probe(features, labels, features, None, features, labels, epochs=1)
+    with pytest.raises(ValueError, match="needs a val split"):
+        logistic_regression_probe(features, labels, None, None, features, labels)

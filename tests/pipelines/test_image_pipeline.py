@@ -243,6 +243,12 @@ def test_bad_input_gives_clear_errors_and_keeps_checkpoints(
     assert (pretrained / "last.pth").read_bytes() == before
 
 
+def test_val_size_is_for_cifar_only(tmp_path: Path, capsys):
+    assert run("pretrain", *TINY, "--val_size", "0", "--out", str(tmp_path)) == 2
+    assert "--val_size applies to cifar10 and cifar100" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
 def test_supcontrast_checkpoint_can_be_evaluated(tmp_path: Path):
     """A checkpoint as SupContrast writes it (opt Namespace, DataParallel-wrapped encoder)."""
     import argparse

@@ -288,8 +288,10 @@ def load_cifar_splits(
     """CIFAR-10 or CIFAR-100 (fine labels) as uint8 ``[N, 3, size, size]`` images.
 
     Splits: ``val_size`` images held out of the official training set (stratified, fixed by
-    ``seed``), the rest of it as train, and the official test set as test. ``size != 32`` resizes
-    every image in memory (bilinear); prefer resizing in the batch transforms for large sizes.
+    ``seed``), the rest of it as train, and the official test set as test; ``val_size=0`` trains
+    on the whole official training set (SupContrast's setting) and leaves val empty.
+    ``size != 32`` resizes every image in memory (bilinear); prefer resizing in the batch
+    transforms for large sizes.
     """
     check_choice("name", name, tuple(CIFAR_ARCHIVES))
     check_image_size(size)

@@ -4,7 +4,8 @@ Protocol: features are standardised with the **train** mean and standard deviati
 classifier ``logits = W z + b`` is fitted on train with cross-entropy; its hyper-parameter (the
 epoch for :func:`linear_probe`, the inverse regularisation ``C`` for
 :func:`logistic_regression_probe`) is chosen on the **validation** split; the test split is scored
-once, with the chosen weights. Test scores never influence any choice.
+once, with the chosen weights. Test scores never influence any choice. Without a validation split
+:func:`linear_probe` chooses nothing: it keeps the last epoch of a fixed schedule.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ class LinearProbeResult:
     ``history``: one dict per epoch with ``epoch``, ``train_loss`` (mean over the epoch's
     mini-batches), ``val_loss`` and ``val_top1`` (no test numbers: the test split is scored once).
     ``classifier`` maps **raw** (unstandardised) features [N, D] to logits [N, C]: the
-    standardisation is folded into its weights.
+    standardisation is folded into its weights. Without a validation split, ``val_top1`` is None,
+    ``best_epoch`` is the last epoch and the history has no val entries.
     """
 
-    val_top1: float
+    val_top1: float | None
     test_top1: float
     test_top5: float
     best_epoch: int
@@ -65,10 +67,10 @@ class LogisticProbeResult:
 
 @dataclass
 class _Splits:
-    """Standardised float features and int64 labels of the three splits."""
+    """Standardised float features and int64 labels of the three splits (``val`` may be None)."""
 
     train: tuple[torch.Tensor, torch.Tensor]
-    val: tuple[torch.Tensor, torch.Tensor]
+    val: tuple[torch.Tensor, torch.Tensor] | None
     test: tuple[torch.Tensor, torch.Tensor]
     mean: torch.Tensor  # [D]
     std: torch.Tensor  # [D]
@@ -78,17 +80,21 @@ class _Splits:
 def _prepare_splits(
     train_features: torch.Tensor,
     train_labels: torch.Tensor,
-    val_features: torch.Tensor,
-    val_labels: torch.Tensor,
+    val_features: torch.Tensor | None,
+    val_labels: torch.Tensor | None,
     test_features: torch.Tensor,
     test_labels: torch.Tensor,
     num_classes: int | None,
 ) -> _Splits:
+    if (val_features is None) != (val_labels is None):
+        raise ValueError("val_features and val_labels must both be given or both be None")
     splits = {
         "train": (train_features, train_labels),
         "val": (val_features, val_labels),
         "test": (test_features, test_labels),
     }
+    if val_features is None:
+        del splits["val"]
     for name, (features, labels) in splits.items():
         check_float_tensor(f"{name}_features", features, ndim=2)
         if not isinstance(labels, torch.Tensor) or labels.is_floating_point():
@@ -114,14 +120,21 @@ def _prepare_splits(
         labels = check_class_indices(f"{name}_labels", labels, features.shape[0], num_classes)
         standardised = (features.to(device, dtype) - mean) / std
         prepared[name] = (standardised, labels.to(device))
-    return _Splits(**prepared, mean=mean, std=std, num_classes=num_classes)
+    return _Splits(
+        train=prepared["train"],
+        val=prepared.get("val"),
+        test=prepared["test"],
+        mean=mean,
+        std=std,
+        num_classes=num_classes,
+    )
 
 
 def linear_probe(
     train_features: torch.Tensor,
     train_labels: torch.Tensor,
-    val_features: torch.Tensor,
-    val_labels: torch.Tensor,
+    val_features: torch.Tensor | None,
+    val_labels: torch.Tensor | None,
     test_features: torch.Tensor,
     test_labels: torch.Tensor,
     num_classes: int | None = None,
@@ -148,6 +161,10 @@ def linear_probe(
     going to the lower val loss, then to the earlier epoch. The test split is scored once, with
     that epoch's weights (top-1 and top-5, top-5 clamped to C). Deterministic for a given ``seed``
     on a given device (the mini-batch order comes from a seeded CPU generator).
+
+    With no validation split (``val_features`` and ``val_labels`` None) nothing is chosen: the
+    classifier after the last of the ``epochs`` is scored on test (a fixed schedule, like
+    SupContrast's ``main_linear``, but scored once rather than reporting the best test epoch).
     """
     splits = _prepare_splits(
         train_features, train_labels, val_features, val_labels, test_features, test_labels,
@@ -161,7 +178,6 @@ def linear_probe(
     check_non_negative("weight_decay", weight_decay)
 
     train_z, train_y = splits.train
-    val_z, val_y = splits.val
     generator = torch.Generator().manual_seed(seed)
     classifier = nn.Linear(train_z.shape[1], splits.num_classes, device=train_z.device)
     classifier.to(train_z.dtype)
@@ -173,7 +189,7 @@ def linear_probe(
 
     history: list[dict[str, float]] = []
     best_key: tuple[float, float] | None = None
-    best_epoch = 0
+    best_epoch = epochs  # kept when there is no validation split
     best_state: dict[str, torch.Tensor] = {}
     with torch.enable_grad():
         for epoch in range(1, epochs + 1):
@@ -186,24 +202,22 @@ def linear_probe(
                 loss.backward()
                 optimizer.step()
                 losses.append(loss.detach())
+            history.append({"epoch": epoch, "train_loss": float(torch.stack(losses).mean())})
+            if splits.val is None:
+                continue
+            val_z, val_y = splits.val
             with torch.no_grad():
                 val_logits = classifier(val_z)
                 val_loss = float(F.cross_entropy(val_logits, val_y))
                 (val_top1,) = topk_accuracy(val_logits, val_y, ks=(1,))
-            history.append(
-                {
-                    "epoch": epoch,
-                    "train_loss": float(torch.stack(losses).mean()),
-                    "val_loss": val_loss,
-                    "val_top1": val_top1,
-                }
-            )
+            history[-1].update(val_loss=val_loss, val_top1=val_top1)
             key = (val_top1, -val_loss)
             if best_key is None or key > best_key:
                 best_key, best_epoch = key, epoch
                 best_state = {n: p.detach().clone() for n, p in classifier.state_dict().items()}
 
-    classifier.load_state_dict(best_state)
+    if splits.val is not None:
+        classifier.load_state_dict(best_state)
     test_z, test_y = splits.test
     with torch.no_grad():
         test_top1, test_top5 = topk_accuracy(classifier(test_z), test_y, ks=(1, 5))
@@ -213,7 +227,7 @@ def linear_probe(
         classifier.weight.copy_(weight)
     classifier.requires_grad_(False)
     return LinearProbeResult(
-        val_top1=history[best_epoch - 1]["val_top1"],
+        val_top1=history[best_epoch - 1].get("val_top1"),
         test_top1=test_top1,
         test_top5=test_top5,
         best_epoch=best_epoch,
@@ -245,6 +259,8 @@ def logistic_regression_probe(
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
+    if val_features is None or val_labels is None:
+        raise ValueError("logistic_regression_probe chooses C on validation: it needs a val split")
     splits = _prepare_splits(
         train_features, train_labels, val_features, val_labels, test_features, test_labels,
         num_classes,
@@ -254,6 +270,7 @@ def logistic_regression_probe(
         raise ValueError("c_values must hold at least one value")
     for c in c_values:
         check_positive("each of c_values", c)
+    assert splits.val is not None
     (train_z, train_y), (val_z, val_y), (test_z, test_y) = splits.train, splits.val, splits.test
     if train_y.unique().numel() < 2:
         raise ValueError("train_labels must contain at least two classes for logistic regression")
@@ -303,12 +320,14 @@ def probe_splits(
     ``features`` of ``data``'s splits (``{"train", "val", "test"}: [N_split, D]``, e.g. from
     :func:`~contrastlab.evaluation.features.encode_splits`) with the splits' labels:
     ``probe(features["train"], data.train.labels, features["val"], data.val.labels,
-    features["test"], data.test.labels, num_classes=data.num_classes, **options)``."""
+    features["test"], data.test.labels, num_classes=data.num_classes, **options)``.
+    Without ``features["val"]`` the probe gets no validation split (``None, None``)."""
+    has_val = "val" in features
     return probe(
         features["train"],
         data.train.labels,
-        features["val"],
-        data.val.labels,
+        features["val"] if has_val else None,
+        data.val.labels if has_val else None,
         features["test"],
         data.test.labels,
         num_classes=data.num_classes,

@@ -6,6 +6,12 @@ any image source, on CPU, one GPU or many (torchrun).
 Every run writes to its directory: ``config.yaml``, checkpoints (``last.pth``,
 ``ckpt_epoch_N.pth``), ``metrics.jsonl``, ``tensorboard/``, PNG plots and ``summary.json`` with
 the final figures.
+
+Validation: CIFAR holds ``--val_size`` training images out (5000 by default). With
+``--val_size 0`` every training image is trained on, as in SupContrast, and nothing is chosen on
+validation: the kNN monitor is off, ``ce`` and ``linear`` score the last epoch's weights on test
+(once), ``val_top1`` is null in ``summary.json`` and ``best_epoch`` / ``linear_best_epoch`` name
+that last epoch; ``knn`` reports test only.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from contrastlab._checks import check_int
 from contrastlab.data.image_augment import (
     ContrastiveImageAugment,
     EvalImageTransform,
@@ -42,6 +49,7 @@ from contrastlab.training.loop import fit, resolve_device
 from contrastlab.training.rng import seed_everything
 
 PRETRAIN_METHODS = ("supcon", "simclr", "moco")
+CIFAR_SOURCES = ("cifar10", "cifar100")
 
 SUPCONTRAST_NORMALISATION = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
@@ -58,6 +66,11 @@ class ImageConfig(TrainConfig):
 
     As in SupContrast, a batch larger than 256 always uses the learning-rate warm-up, and when
     ``lr_decay_epochs`` is empty the step schedule decays at 70, 80 and 90% of the epochs.
+
+    ``val_size`` (CIFAR only; None keeps the loader's 5000): training images held out, stratified,
+    for validation; 0 trains on all of them and chooses nothing on validation (see the module
+    docstring). ``linear`` and ``knn`` take their own ``--val_size``, not the checkpoint's: the
+    official test split is the same either way.
     """
 
     method: str = "supcon"
@@ -66,6 +79,7 @@ class ImageConfig(TrainConfig):
     dataset: str = "digits"
     data_folder: str | None = None
     download: bool = False
+    val_size: int | None = None
     size: int = 32
     temp: float = 0.07
     head: str = "mlp"
@@ -129,19 +143,33 @@ class ImageConfig(TrainConfig):
             raise ValueError(f"--n_views must be >= 1 (>= 2 for simclr), got {self.n_views}")
         if not 0 <= self.moco_momentum < 1:
             raise ValueError(f"--moco_momentum must be in [0, 1), got {self.moco_momentum}")
+        if self.val_size is not None:
+            check_int("--val_size", self.val_size, minimum=0)
+            if self.dataset not in CIFAR_SOURCES:
+                raise ValueError(
+                    f"--val_size applies to {' and '.join(CIFAR_SOURCES)}; --dataset "
+                    f"{self.dataset} has a fixed validation fraction"
+                )
 
     def run_dir(self, default_name: str) -> Path:
         return Path(self.out) if self.out else Path("runs") / default_name
 
 
 def load_data(config: ImageConfig) -> DataSplits:
+    options = {} if config.val_size is None else {"val_size": config.val_size}
     return load_image_source(
         config.dataset,
         data_dir=config.data_folder,
         size=config.size,
         download=config.download,
         seed=config.seed,
+        **options,
     )
+
+
+def _evaluated_splits(data: DataSplits) -> tuple[str, ...]:
+    """The splits to encode for evaluation: validation only when it holds samples."""
+    return ("train", "val", "test") if len(data.val) else ("train", "test")
 
 
 def _model_spec(config: ImageConfig, data: DataSplits) -> dict[str, Any]:
@@ -270,6 +298,8 @@ def pretrain(config: ImageConfig) -> dict[str, Any]:
     def knn_monitor(trained: nn.Module, epoch: int) -> dict[str, float]:
         if config.knn_every == 0 or (epoch % config.knn_every and epoch != config.epochs):
             return {}
+        if len(data.val) == 0:  # --val_size 0: nothing to monitor on (never the test split)
+            return {}
         features = _encode(
             trained.encoder, data, setup.eval_transform, config.eval_batch_size, ("train", "val")
         )
@@ -369,7 +399,9 @@ def _evaluation_setup(
 def linear_eval(config: ImageConfig, data: DataSplits | None = None) -> dict[str, Any]:
     """Linear probe on the frozen encoder (main_linear): epoch chosen on val, test scored once."""
     model, spec, data, transform = _evaluation_setup(config, data)
-    features = _encode(model.encoder, data, transform, config.eval_batch_size)
+    features = _encode(
+        model.encoder, data, transform, config.eval_batch_size, _evaluated_splits(data)
+    )
     result = probe_splits(
         linear_probe,
         features,
@@ -402,9 +434,11 @@ def linear_eval(config: ImageConfig, data: DataSplits | None = None) -> dict[str
 
 
 def knn_eval(config: ImageConfig) -> dict[str, Any]:
-    """Weighted kNN (cosine, k = --knn_k) of val and test features against train features."""
+    """Weighted kNN (cosine, k = --knn_k) of val (when not empty) and test features against
+    train features."""
     model, _, data, transform = _evaluation_setup(config, None)
-    features = _encode(model.encoder, data, transform, config.eval_batch_size)
+    splits = _evaluated_splits(data)
+    features = _encode(model.encoder, data, transform, config.eval_batch_size, splits)
     k = min(config.knn_k, len(data.train))
     return {
         split: knn_accuracy(
@@ -415,7 +449,8 @@ def knn_eval(config: ImageConfig) -> dict[str, Any]:
             data.num_classes,
             k=k,
         )
-        for split in ("val", "test")
+        for split in splits
+        if split != "train"
     }
 
 
@@ -427,7 +462,8 @@ def train_ce(config: ImageConfig) -> dict[str, Any]:
 
     Val top-1 is measured after every epoch and the best epoch's weights are kept in
     ``best.pth`` (so a resumed run still knows them); the test split is scored once, at the end,
-    with those weights.
+    with those weights. With an empty validation split (``--val_size 0``) the last epoch's
+    weights are scored and ``val_top1`` is None.
     """
     run_dir = config.run_dir(f"{config.dataset}-ce")
     setup, model = _set_up(
@@ -442,8 +478,11 @@ def train_ce(config: ImageConfig) -> dict[str, Any]:
     )
     data, spec = setup.data, setup.spec
     best_path = run_dir / BEST_CHECKPOINT
-    best: dict[str, Any] = {"val_top1": -1.0, "epoch": None}
-    if config.resume and best_path.is_file():
+    has_val = len(data.val) > 0
+    best: dict[str, Any] = (
+        {"val_top1": -1.0, "epoch": None} if has_val else {"val_top1": None, "epoch": config.epochs}
+    )
+    if has_val and config.resume and best_path.is_file():
         previous = load_checkpoint(best_path)
         best.update(val_top1=previous["val_top1"], epoch=previous["epoch"])
 
@@ -469,12 +508,12 @@ def train_ce(config: ImageConfig) -> dict[str, Any]:
         data.train,
         config,
         run_dir,
-        evaluate=validate,
+        evaluate=validate if has_val else None,
         checkpoint_extra={"model_spec": spec, "kind": "ce"},
     )
     if not distributed.is_main_process():
         return {}
-    if best_path.is_file():
+    if has_val and best_path.is_file():
         model.load_state_dict(load_checkpoint(best_path)["model"])
     logits = _encode(model, data, setup.eval_transform, config.eval_batch_size, ("test",))
     test_top1, test_top5 = topk_accuracy(logits["test"], data.test.labels, ks=(1, 5))
