@@ -25,6 +25,10 @@ _HELP = {
     "resume": "checkpoint to continue from",
     "save_freq": "save a checkpoint every N epochs (last.pth every epoch)",
     "syncBN": "synchronised batch norm under torchrun",
+    "val_size": (
+        "CIFAR only: training images held out (stratified) for validation, default 5000; 0 "
+        "trains on all 50000 and chooses nothing on validation (the last epoch is kept)"
+    ),
 }
 
 
