@@ -15,3 +15,4 @@ def test_val_size_is_explained_in_help(command: str, capsys: pytest.CaptureFixtu
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines at the terminal width
     assert "--val_size VAL_SIZE CIFAR only: training images held out" in text
     assert "0 trains on all 50000 and chooses nothing on validation" in text
+    assert "linear and knn default to the checkpoint's value" in text

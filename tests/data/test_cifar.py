@@ -232,7 +232,8 @@ def test_image_commands_with_val_size_zero_choose_nothing_on_validation(
     assert main(["knn", *common, *checkpoint]) == 0
     assert list(json.loads(capsys.readouterr().out)) == ["knn_test_top1"]
     with_val = [option if option != "0" else "20" for option in common]
-    assert main(["knn", *with_val, *checkpoint]) == 0
+    with pytest.warns(UserWarning, match="which held 0 training images out: another validation"):
+        assert main(["knn", *with_val, *checkpoint]) == 0
     assert list(json.loads(capsys.readouterr().out)) == ["knn_val_top1", "knn_test_top1"]
 
     ce = tmp_path / "ce"
@@ -241,6 +242,43 @@ def test_image_commands_with_val_size_zero_choose_nothing_on_validation(
     assert summary["val_top1"] is None and summary["best_epoch"] == 2
     assert not (ce / "best.pth").exists()
     assert all("val_top1" not in json.loads(line) for line in (ce / "metrics.jsonl").open())
+
+
+def test_linear_and_knn_hold_out_what_the_checkpoint_held_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], recwarn: pytest.WarningsRecorder
+) -> None:
+    _write_cifar10(tmp_path / "data")
+    common = [
+        *("--dataset", "cifar10", "--data_folder", str(tmp_path / "data")),
+        *("--model", "smallcnn", "--batch_size", "40", "--no-progress", "--device", "cpu"),
+    ]  # fmt: skip
+    pretrain = [*common, "--epochs", "1", "--knn_every", "0", "--out", str(tmp_path / "supcon")]
+    assert main(["pretrain", *pretrain, "--val_size", "0"]) == 0
+    checkpoint = ["--ckpt", str(tmp_path / "supcon" / "last.pth")]
+
+    # No --val_size: the checkpoint's 0, not the loader's 5000 (which 100 images cannot give).
+    linear = [*common, *checkpoint, "--epochs", "2", "--out", str(tmp_path / "linear")]
+    assert main(["linear", *linear]) == 0
+    summary = json.loads((tmp_path / "linear" / "summary.json").read_text())
+    assert summary["val_top1"] is None and summary["linear_best_epoch"] == 2
+    capsys.readouterr()
+    assert main(["knn", *common, *checkpoint]) == 0
+    assert list(json.loads(capsys.readouterr().out)) == ["knn_test_top1"]
+    assert main(["knn", *common, *checkpoint, "--val_size", "0"]) == 0  # the same: no warning
+    assert not [w for w in recwarn if "--val_size" in str(w.message)]
+
+    # A checkpoint that held 20 out: evaluated on those 20, or warned about another split.
+    assert main(["pretrain", *pretrain, "--val_size", "20"]) == 0
+    capsys.readouterr()
+    assert main(["knn", *common, *checkpoint]) == 0
+    assert list(json.loads(capsys.readouterr().out)) == ["knn_val_top1", "knn_test_top1"]
+    assert main(["linear", *linear]) == 0
+    assert json.loads((tmp_path / "linear" / "summary.json").read_text())["val_top1"] is not None
+    assert not [w for w in recwarn if "--val_size" in str(w.message)]
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match="which held 20 training images out: no validation split"):
+        assert main(["knn", *common, *checkpoint, "--val_size", "0"]) == 0
+    assert list(json.loads(capsys.readouterr().out)) == ["knn_test_top1"]
 
 
 @pytest.fixture

@@ -271,7 +271,8 @@ def test_supcontrast_checkpoint_can_be_evaluated(tmp_path: Path):
             Image.fromarray(pixels.numpy()).save(folder / label / f"{index}.png")
     from contrastlab.pipelines.image import _load_encoder
 
-    loaded, spec = _load_encoder(str(tmp_path / "last.pth"), torch.device("cpu"))
+    loaded, spec, options = _load_encoder(str(tmp_path / "last.pth"), torch.device("cpu"))
+    assert options["model"] == "resnet18"  # SupContrast's opt, as a dict
     images = torch.randn(3, 3, 8, 8)
     model.eval()
     torch.testing.assert_close(loaded.encoder(images), model.encoder(images))

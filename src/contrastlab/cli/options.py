@@ -27,7 +27,8 @@ _HELP = {
     "syncBN": "synchronised batch norm under torchrun",
     "val_size": (
         "CIFAR only: training images held out (stratified) for validation, default 5000; 0 "
-        "trains on all 50000 and chooses nothing on validation (the last epoch is kept)"
+        "trains on all 50000 and chooses nothing on validation (the last epoch is kept); linear "
+        "and knn default to the checkpoint's value"
     ),
 }
 

@@ -49,6 +49,8 @@ CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 CIFAR100_MD5 = "eb9058c3a382ffc7106e4002c42a8d85"
 
 CIFAR_IMAGE_SIZE = 32
+CIFAR_VAL_SIZE = 5000
+"""Training images held out for validation unless the caller says otherwise."""
 _ROW_LENGTH = 3 * CIFAR_IMAGE_SIZE * CIFAR_IMAGE_SIZE
 
 
@@ -282,7 +284,7 @@ def load_cifar_splits(
     data_dir: str | os.PathLike[str] = "data",
     download: bool = False,
     size: int = CIFAR_IMAGE_SIZE,
-    val_size: int = 5000,
+    val_size: int = CIFAR_VAL_SIZE,
     seed: int = 0,
 ) -> DataSplits:
     """CIFAR-10 or CIFAR-100 (fine labels) as uint8 ``[N, 3, size, size]`` images.

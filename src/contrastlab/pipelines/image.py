@@ -11,13 +11,16 @@ Validation: CIFAR holds ``--val_size`` training images out (5000 by default). Wi
 ``--val_size 0`` every training image is trained on, as in SupContrast, and nothing is chosen on
 validation: the kNN monitor is off, ``ce`` and ``linear`` score the last epoch's weights on test
 (once), ``val_top1`` is null in ``summary.json`` and ``best_epoch`` / ``linear_best_epoch`` name
-that last epoch; ``knn`` reports test only.
+that last epoch; ``knn`` reports test only. ``linear`` and ``knn`` hold out what the checkpoint's
+pretraining held out unless ``--val_size`` says otherwise (with a warning: the encoder may have
+trained on the images of another validation split).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +30,7 @@ import torch
 from torch import nn
 
 from contrastlab._checks import check_int
+from contrastlab.data.cifar import CIFAR_VAL_SIZE
 from contrastlab.data.image_augment import (
     ContrastiveImageAugment,
     EvalImageTransform,
@@ -69,8 +73,8 @@ class ImageConfig(TrainConfig):
 
     ``val_size`` (CIFAR only; None keeps the loader's 5000): training images held out, stratified,
     for validation; 0 trains on all of them and chooses nothing on validation (see the module
-    docstring). ``linear`` and ``knn`` take their own ``--val_size``, not the checkpoint's: the
-    official test split is the same either way.
+    docstring). ``linear`` and ``knn`` take the checkpoint's value when ``val_size`` is None and
+    warn when it is another one.
     """
 
     method: str = "supcon"
@@ -338,12 +342,18 @@ def pretrain(config: ImageConfig) -> dict[str, Any]:
     return summary
 
 
-def _load_encoder(checkpoint_path: str, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the pretrained network of a contrastlab or SupContrast checkpoint."""
+def _load_encoder(
+    checkpoint_path: str, device: torch.device
+) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
+    """Rebuild the pretrained network of a contrastlab or SupContrast checkpoint.
+
+    Returns the network (eval mode, on ``device``), its model spec and the options it was
+    pretrained with (the checkpoint's ``config``; empty when it holds none).
+    """
     checkpoint = load_checkpoint(checkpoint_path, map_location="cpu")
+    options = checkpoint.get("config") or {}
     spec = checkpoint.get("model_spec")
     if spec is None:  # a SupContrast checkpoint: its opt holds model, head, feat_dim, dataset
-        options = checkpoint.get("config", {})
         spec = {
             "model": options.get("model", "resnet50"),
             "head": options.get("head", "mlp"),
@@ -369,7 +379,35 @@ def _load_encoder(checkpoint_path: str, device: torch.device) -> tuple[nn.Module
             f"{checkpoint_path} does not hold a {spec['model']} SupCon network: "
             f"{str(error).splitlines()[0]}"
         ) from error
-    return model.to(device).eval(), spec
+    return model.to(device).eval(), spec, options
+
+
+def _evaluation_val_size(requested: int | None, pretrained: int | None) -> int | None:
+    """The ``val_size`` to evaluate a checkpoint with: the pretraining's unless one is requested.
+
+    A requested value that holds out another number of images (None meaning the loader's
+    default) draws another validation split, whose images the encoder may have trained on:
+    evaluation goes on with it, with a warning.
+    """
+    if requested is None:
+        return pretrained
+
+    def held_out(val_size: int | None) -> int:
+        return CIFAR_VAL_SIZE if val_size is None else val_size
+
+    if held_out(requested) != held_out(pretrained):
+        consequence = (
+            "another validation split, which may hold images the encoder was trained on"
+            if requested
+            else "no validation split"
+        )
+        warnings.warn(
+            f"--val_size {requested} differs from the checkpoint's pretraining, which held "
+            f"{held_out(pretrained)} training images out: {consequence}; leave --val_size out "
+            "to evaluate with the checkpoint's",
+            stacklevel=3,
+        )
+    return requested
 
 
 def _evaluation_setup(
@@ -378,16 +416,18 @@ def _evaluation_setup(
     """The frozen network of ``config.ckpt``, the data it is evaluated on and its transform.
 
     On the data set it was pretrained on, the split (seed, size, folder) is the checkpoint's own,
-    so images it trained on can never be scored as test images.
+    so images it trained on can never be scored as test images, and so is ``val_size`` unless
+    ``config.val_size`` is set (see ``_evaluation_val_size``).
     """
     if not config.ckpt:
         raise ValueError("evaluation needs --ckpt PATH (a pretraining checkpoint)")
     config.apply_threads()
-    model, spec = _load_encoder(config.ckpt, resolve_device(config.device))
+    model, spec, pretrain_options = _load_encoder(config.ckpt, resolve_device(config.device))
     if spec.get("dataset") == config.dataset and "seed" in spec:
         config = copy.copy(config)
         for name in _DATA_OPTIONS:
             setattr(config, name, spec[name])
+        config.val_size = _evaluation_val_size(config.val_size, pretrain_options.get("val_size"))
     data = data if data is not None else load_data(config)
     transform = EvalImageTransform(
         config.size, spec.get("mean", data.metadata["mean"]), spec.get("std", data.metadata["std"])
