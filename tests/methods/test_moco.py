@@ -268,6 +268,7 @@ def test_image_pretrain_pipeline_trains_supervised_moco(tmp_path: Path):
         "knn_every": 0,
         "moco_queue_size": 600,
         "moco_supervised": True,
+        "moco_bn_splits": 2,  # keys in two shuffled batch-norm batches
         "progress": False,
         "device": "cpu",
         "out": str(tmp_path),
@@ -282,10 +283,38 @@ def test_image_pretrain_pipeline_trains_supervised_moco(tmp_path: Path):
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [({"moco_queue_size": 0}, "moco_queue_size"), ({"moco_momentum": 1.0}, "moco_momentum")],
+    [
+        ({"moco_queue_size": 0}, "moco_queue_size"),
+        ({"moco_momentum": 1.0}, "moco_momentum"),
+        ({"moco_bn_splits": 0}, "--moco_bn_splits must be >= 1"),
+        ({"moco_bn_splits": 2, "moco_shuffle_bn": False}, "needs --moco_shuffle_bn"),
+        ({"moco_bn_splits": 257, "batch_size": 256}, "cannot split a batch of 256"),
+    ],
 )
 def test_image_config_rejects_bad_moco_options(options, message):
     from contrastlab.pipelines.image import ImageConfig
 
     with pytest.raises(ValueError, match=message):
         build_config(ImageConfig, {"method": "moco", **options})
+
+
+@pytest.mark.parametrize(
+    ("options", "shuffle_bn", "bn_splits"),
+    [
+        ([], True, 1),
+        (["--moco_bn_splits", "4"], True, 4),
+        (["--no-moco_shuffle_bn"], False, 1),
+    ],
+)
+def test_image_pipeline_passes_shuffle_bn_options_to_moco(options, shuffle_bn, bn_splits):
+    from contrastlab.cli import build_parser
+    from contrastlab.cli.options import config_from_args
+    from contrastlab.models.supcon_resnet import SupConResNet
+    from contrastlab.pipelines.image import ImageConfig, _pretrain_method
+
+    args = build_parser().parse_args(["pretrain", "--method", "moco", "--feat_dim", "8", *options])
+    config = config_from_args(ImageConfig, args)
+    model = SupConResNet("smallcnn", feat_dim=config.feat_dim, in_channels=1)
+    method = _pretrain_method(config, model, nn.Identity())
+    assert isinstance(method, MoCoMethod)
+    assert (method.shuffle_bn, method.bn_splits) == (shuffle_bn, bn_splits)

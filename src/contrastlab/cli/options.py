@@ -25,6 +25,14 @@ _HELP = {
     "resume": "checkpoint to continue from",
     "save_freq": "save a checkpoint every N epochs (last.pth every epoch)",
     "syncBN": "synchronised batch norm under torchrun",
+    "moco_shuffle_bn": (
+        "MoCo's shuffling BN: keys encoded on a shuffled batch (across processes under torchrun, "
+        "in --moco_bn_splits parts in one process), then put back in order"
+    ),
+    "moco_bn_splits": (
+        "MoCo in one process: encode the shuffled key batch in N batch-norm batches, as N GPUs "
+        "would (1: one batch, nothing to shuffle)"
+    ),
     "val_size": (
         "CIFAR only: training images held out (stratified) for validation, default 5000; 0 "
         "trains on all 50000 and chooses nothing on validation (the last epoch is kept); linear "

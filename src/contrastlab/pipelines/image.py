@@ -94,6 +94,8 @@ class ImageConfig(TrainConfig):
     moco_queue_size: int = 4096
     moco_momentum: float = 0.999
     moco_supervised: bool = False
+    moco_shuffle_bn: bool = True
+    moco_bn_splits: int = 1
     knn_every: int = 1
     knn_k: int = 200
     linear: bool = False
@@ -132,6 +134,7 @@ class ImageConfig(TrainConfig):
             "linear_batch_size",
             "eval_batch_size",
             "moco_queue_size",
+            "moco_bn_splits",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)!r}")
@@ -147,6 +150,15 @@ class ImageConfig(TrainConfig):
             raise ValueError(f"--n_views must be >= 1 (>= 2 for simclr), got {self.n_views}")
         if not 0 <= self.moco_momentum < 1:
             raise ValueError(f"--moco_momentum must be in [0, 1), got {self.moco_momentum}")
+        if self.moco_bn_splits > 1 and not self.moco_shuffle_bn:
+            raise ValueError(
+                "--moco_bn_splits > 1 needs --moco_shuffle_bn (the parts are of a shuffled batch)"
+            )
+        if self.moco_bn_splits > self.batch_size:
+            raise ValueError(
+                f"--moco_bn_splits {self.moco_bn_splits} cannot split a batch of "
+                f"{self.batch_size} (--batch_size)"
+            )
         if self.val_size is not None:
             check_int("--val_size", self.val_size, minimum=0)
             if self.dataset not in CIFAR_SOURCES:
@@ -264,6 +276,26 @@ def _set_up(
     return _Setup(data, spec, eval_transform, augment), model
 
 
+def _pretrain_method(config: ImageConfig, model: nn.Module, augment: nn.Module) -> nn.Module:
+    """The "views -> loss" method of ``config.method`` for ``model`` (built and initialised)."""
+    if config.method == "moco":
+        return MoCoMethod(
+            model,
+            augment,
+            feature_dim=config.feat_dim,
+            queue_size=config.moco_queue_size,
+            momentum=config.moco_momentum,
+            temperature=config.temp,
+            supervised=config.moco_supervised,
+            seed=config.seed,
+            shuffle_bn=config.moco_shuffle_bn,
+            bn_splits=config.moco_bn_splits,
+        )
+    return ContrastiveViewsMethod(
+        augment, method=config.method, temperature=config.temp, n_views=config.n_views
+    )
+
+
 def pretrain(config: ImageConfig) -> dict[str, Any]:
     """SupCon, SimCLR or MoCo pretraining (main_supcon), then optionally linear evaluation."""
     if config.method not in PRETRAIN_METHODS:
@@ -283,21 +315,7 @@ def pretrain(config: ImageConfig) -> dict[str, Any]:
         ContrastiveImageAugment,
     )
     data, spec = setup.data, setup.spec
-    if config.method == "moco":
-        method: nn.Module = MoCoMethod(
-            model,
-            setup.augment,
-            feature_dim=config.feat_dim,
-            queue_size=config.moco_queue_size,
-            momentum=config.moco_momentum,
-            temperature=config.temp,
-            supervised=config.moco_supervised,
-            seed=config.seed,
-        )
-    else:
-        method = ContrastiveViewsMethod(
-            setup.augment, method=config.method, temperature=config.temp, n_views=config.n_views
-        )
+    method = _pretrain_method(config, model, setup.augment)
 
     def knn_monitor(trained: nn.Module, epoch: int) -> dict[str, float]:
         if config.knn_every == 0 or (epoch % config.knn_every and epoch != config.epochs):
