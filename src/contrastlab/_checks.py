@@ -68,17 +68,18 @@ def check_non_negative(name: str, value: float) -> None:
 
 
 def check_int(name: str, value: object, minimum: int = 1, maximum: int | None = None) -> int:
-    """Require a Python ``int`` (not a bool) in ``[minimum, maximum]`` (no upper bound when
-    ``maximum`` is None): counts, sizes, epochs, numbers of classes. Returns ``value``."""
+    """Require an integer in ``[minimum, maximum]`` (no upper bound when ``maximum`` is None):
+    counts, sizes, epochs, numbers of classes. Python and NumPy integers pass (sizes read from
+    arrays are NumPy integers); bools, floats and strings do not. Returns it as a Python ``int``."""
     if (
         isinstance(value, bool)
-        or not isinstance(value, int)
+        or not isinstance(value, numbers.Integral)
         or value < minimum
         or (maximum is not None and value > maximum)
     ):
         expected = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
         raise ValueError(f"{name} must be an integer {expected}, got {value!r}")
-    return value
+    return int(value)
 
 
 def check_choice(name: str, value: str, choices: Sequence[str]) -> None:

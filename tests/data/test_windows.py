@@ -58,10 +58,19 @@ def test_sliding_windows_errors() -> None:
         sliding_windows(np.zeros((1, 100)), 200, 10)
     with pytest.raises(ValueError, match=r"2-D \[C, T\]"):
         sliding_windows(np.zeros(100), 10, 10)
-    with pytest.raises(ValueError, match="stride must be a positive integer"):
+    with pytest.raises(ValueError, match="stride must be an integer >= 1, got 0"):
         sliding_windows(np.zeros((1, 100)), 10, 0)
-    with pytest.raises(ValueError, match="window_length must be a positive integer"):
+    with pytest.raises(ValueError, match=r"window_length must be an integer >= 1, got 2\.5"):
         window_count(100, 2.5, 1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="stride must be an integer >= 1, got "):
+        window_count(100, 10, np.int64(0))
+
+
+def test_window_sizes_read_from_arrays_are_accepted() -> None:
+    length, stride = np.int64(4), np.int32(3)  # e.g. sizes computed with NumPy from metadata
+    assert window_count(10, length, stride) == 3
+    windows = sliding_windows(np.arange(10.0)[None], length, stride)
+    np.testing.assert_array_equal(windows[:, 0, 0], [0, 3, 6])
 
 
 def test_segment_bounds_tile_the_record() -> None:

@@ -58,8 +58,14 @@ def test_input_errors() -> None:
         model(torch.randn(4, 1, 2048))
     with pytest.raises(ValueError, match="floating-point"):
         model(torch.ones(4, 2, 2048, dtype=torch.int64))
-    with pytest.raises(ValueError, match="positive integers"):
+    with pytest.raises(ValueError, match="in_channels must be an integer >= 1, got 0"):
         WDCNN(in_channels=0)
+    with pytest.raises(ValueError, match=r"each of widths must be an integer >= 1, got 8\.0"):
+        WDCNN(widths=(16, 8.0))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="at least 2 convolutions"):
+        WDCNN(widths=(16,))
+    with pytest.raises(ValueError, match="each of blocks_per_stage must be an integer >= 1"):
+        ResNet1d(widths=(8, 16), blocks_per_stage=(1, 0))
     with pytest.raises(ValueError, match="same length"):
         ResNet1d(widths=(8, 16), blocks_per_stage=(1,))
 

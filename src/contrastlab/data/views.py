@@ -7,6 +7,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from contrastlab._checks import check_int
+
 
 class MultiView(nn.Module):
     """Apply ``transform`` ``n_views`` times to a batch and stack the results on dimension 1.
@@ -24,8 +26,7 @@ class MultiView(nn.Module):
         super().__init__()
         if not callable(transform):
             raise ValueError(f"transform must be callable, got {type(transform).__name__}")
-        if isinstance(n_views, bool) or not isinstance(n_views, int) or n_views < 1:
-            raise ValueError(f"n_views must be an integer >= 1, got {n_views!r}")
+        check_int("n_views", n_views)
         self.transform = transform
         self.n_views = n_views
 

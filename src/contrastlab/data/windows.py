@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from contrastlab._checks import check_choice
+from contrastlab._checks import check_choice, check_int
 from contrastlab.data.splits import LabeledTensors
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -32,9 +32,8 @@ NORMALIZATIONS = ("standard", "none")
 
 
 def _check_window_args(window_length: int, stride: int) -> None:
-    for name, value in (("window_length", window_length), ("stride", stride)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    check_int("window_length", window_length)
+    check_int("stride", stride)
 
 
 def window_count(n_samples: int, window_length: int, stride: int) -> int:

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastlab._checks import check_choice, check_positive
+from contrastlab._checks import check_choice, check_int, check_positive
 from contrastlab.data.views import MultiView
 from contrastlab.losses._logsumexp import MEMORY_MODES, contrast_logsumexp
 from contrastlab.losses.info_nce import info_nce
@@ -133,8 +133,7 @@ class MoCoMethod(nn.Module):
         super().__init__()
         sizes = (("feature_dim", feature_dim), ("queue_size", queue_size), ("bn_splits", bn_splits))
         for name, value in sizes:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            check_int(name, value)
         if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
             raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
         if not 0 <= momentum < 1:

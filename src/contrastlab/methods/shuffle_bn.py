@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import torch
 
+from contrastlab._checks import check_int
 from contrastlab.training import distributed
 
 
@@ -48,8 +49,7 @@ def shuffled_forward(
             encodes one part); 1 encodes the batch as it is (a permutation would change nothing).
         generator: draws the permutation (on rank 0 under DDP); default: torch's global one.
     """
-    if isinstance(splits, bool) or not isinstance(splits, int) or splits < 1:
-        raise ValueError(f"splits must be an integer >= 1, got {splits!r}")
+    check_int("splits", splits)
     world = distributed.world_size() if distributed.is_distributed() else 1
     if world == 1:
         if splits == 1:  # one batch-norm batch whatever the order: nothing to shuffle

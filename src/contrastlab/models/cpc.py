@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from contrastlab._checks import check_choice
+from contrastlab._checks import check_choice, check_int
 from contrastlab.losses.cpc import CPCLoss
 from contrastlab.models.resnet1d import check_signal_batch, conv_output_length
 
@@ -70,13 +70,14 @@ class CPC(nn.Module):
     ) -> None:
         super().__init__()
         check_choice("pooling", pooling, POOLINGS)
-        kernel_sizes, strides = tuple(kernel_sizes), tuple(strides)
-        numbers = (in_channels, latent_dim, context_dim, *kernel_sizes, *strides)
-        if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in numbers):
-            raise ValueError(
-                "in_channels, latent_dim, context_dim, kernel_sizes and strides must be positive "
-                f"integers, got {numbers}"
-            )
+        for name, value in (
+            ("in_channels", in_channels),
+            ("latent_dim", latent_dim),
+            ("context_dim", context_dim),
+        ):
+            check_int(name, value)
+        kernel_sizes = tuple(check_int("each of kernel_sizes", k) for k in kernel_sizes)
+        strides = tuple(check_int("each of strides", s) for s in strides)
         if not kernel_sizes or len(kernel_sizes) != len(strides):
             raise ValueError(
                 f"kernel_sizes {kernel_sizes} and strides {strides} must be non-empty, equally long"

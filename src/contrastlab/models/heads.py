@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from contrastlab._checks import check_int
+
 HeadBlock = tuple[int, int, nn.Module | None, nn.Module | None]
 
 
@@ -38,10 +40,7 @@ class ProjectionHead(nn.Sequential):
                 )
             in_dim, out_dim, batch_norm, non_linearity = block
             for label, dim in (("in_dim", in_dim), ("out_dim", out_dim)):
-                if not (isinstance(dim, int) and dim >= 1):
-                    raise ValueError(
-                        f"block {index}: {label} must be a positive integer, got {dim!r}"
-                    )
+                check_int(f"block {index}: {label}", dim)
             if previous_out is not None and in_dim != previous_out:
                 raise ValueError(
                     f"block {index} takes in_dim={in_dim} but block {index - 1} "

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastlab._checks import check_choice
+from contrastlab._checks import check_choice, check_int
 
 STEMS = ("cifar", "imagenet")
 
@@ -154,8 +154,7 @@ class ResNet(nn.Module):
         check_choice("stem", stem, STEMS)
         if len(num_blocks) != 4 or any(int(n) < 1 for n in num_blocks):
             raise ValueError(f"num_blocks must be 4 positive integers, got {list(num_blocks)}")
-        if not (isinstance(in_channels, int) and in_channels >= 1):
-            raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}")
+        check_int("in_channels", in_channels)
         self.in_channels = in_channels
         self.stem = stem
         if stem == "cifar":

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from contrastlab._checks import check_float_tensor
+from contrastlab._checks import check_float_tensor, check_int
 
 
 def conv_output_length(length: int, kernel_size: int, stride: int = 1, padding: int = 0) -> int:
@@ -55,15 +55,6 @@ def check_signal_batch(model_name: str, x: object, in_channels: int, min_length:
         raise ValueError(
             f"{model_name} needs at least {min_length} samples per signal, got {x.shape[2]}"
         )
-
-
-def _check_positive_ints(name: str, values: Sequence[int]) -> tuple[int, ...]:
-    values = tuple(values)
-    if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
-        raise ValueError(
-            f"{name} must be a non-empty sequence of positive integers, got {values!r}"
-        )
-    return values
 
 
 class BasicBlock1d(nn.Module):
@@ -118,10 +109,13 @@ class ResNet1d(nn.Module):
         kernel_size: int = 3,
     ) -> None:
         super().__init__()
-        (in_channels,) = _check_positive_ints("in_channels", (in_channels,))
-        widths = _check_positive_ints("widths", widths)
-        blocks_per_stage = _check_positive_ints("blocks_per_stage", blocks_per_stage)
-        _check_positive_ints("stem_kernel_size, stem_stride", (stem_kernel_size, stem_stride))
+        check_int("in_channels", in_channels)
+        check_int("stem_kernel_size", stem_kernel_size)
+        check_int("stem_stride", stem_stride)
+        widths = tuple(check_int("each of widths", width) for width in widths)
+        blocks_per_stage = tuple(check_int("each of blocks_per_stage", n) for n in blocks_per_stage)
+        if not widths:
+            raise ValueError("widths must name at least one stage, got ()")
         if len(widths) != len(blocks_per_stage):
             raise ValueError(
                 f"widths ({len(widths)} stages) and blocks_per_stage ({len(blocks_per_stage)}) "

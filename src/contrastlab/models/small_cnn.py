@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from contrastlab._checks import check_int
 from contrastlab.models.resnet import check_image_batch
 
 
@@ -29,10 +30,8 @@ class SmallConvNet(nn.Module):
 
     def __init__(self, in_channels: int = 1, width: int = 32) -> None:
         super().__init__()
-        if not (isinstance(in_channels, int) and in_channels >= 1):
-            raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}")
-        if not (isinstance(width, int) and width >= 1):
-            raise ValueError(f"width must be a positive integer, got {width!r}")
+        check_int("in_channels", in_channels)
+        check_int("width", width)
         self.in_channels = in_channels
         self.width = width
         self.min_input_size = 4

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastlab._checks import check_choice
+from contrastlab._checks import check_choice, check_int
 from contrastlab.models.heads import linear_head, mlp_head
 from contrastlab.models.registry import build_encoder, encoder_feature_dim
 
@@ -40,8 +40,7 @@ class SupConResNet(nn.Module):
     ) -> None:
         super().__init__()
         check_choice("head", head, ("mlp", "linear"))
-        if not (isinstance(feat_dim, int) and feat_dim >= 1):
-            raise ValueError(f"feat_dim must be a positive integer, got {feat_dim!r}")
+        check_int("feat_dim", feat_dim)
         self.encoder = build_encoder(name, in_channels=in_channels, stem=stem)
         dim_in: int = self.encoder.feature_dim
         self.head = (
@@ -72,7 +71,7 @@ class SupCEResNet(nn.Module):
         stem: str = "cifar",
     ) -> None:
         super().__init__()
-        _check_num_classes(num_classes)
+        check_int("num_classes", num_classes)
         self.encoder = build_encoder(name, in_channels=in_channels, stem=stem)
         self.feature_dim: int = self.encoder.feature_dim
         self.fc = nn.Linear(self.feature_dim, num_classes)
@@ -102,11 +101,9 @@ class LinearClassifier(nn.Module):
             )
         if name is not None:
             feature_dim = encoder_feature_dim(name)
-        if not (isinstance(feature_dim, int) and feature_dim >= 1):
-            raise ValueError(f"feature_dim must be a positive integer, got {feature_dim!r}")
-        _check_num_classes(num_classes)
-        self.feature_dim = feature_dim
-        self.fc = nn.Linear(feature_dim, num_classes)
+        self.feature_dim = check_int("feature_dim", feature_dim)
+        check_int("num_classes", num_classes)
+        self.fc = nn.Linear(self.feature_dim, num_classes)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``features``: [B, feature_dim] -> logits [B, num_classes]."""
@@ -116,8 +113,3 @@ class LinearClassifier(nn.Module):
                 f"got {tuple(features.shape)}"
             )
         return self.fc(features)
-
-
-def _check_num_classes(num_classes: int) -> None:
-    if not (isinstance(num_classes, int) and num_classes >= 1):
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")

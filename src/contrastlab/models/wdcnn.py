@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from contrastlab._checks import check_int
 from contrastlab.models.resnet1d import check_signal_batch, conv_output_length, minimum_length
 
 
@@ -42,18 +43,17 @@ class WDCNN(nn.Module):
         fc_dim: int | None = None,
     ) -> None:
         super().__init__()
-        widths = tuple(widths)
-        numbers = (in_channels, first_kernel_size, first_stride, *widths) + (
-            () if fc_dim is None else (fc_dim,)
-        )
-        if len(widths) < 2 or any(
-            isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in numbers
+        for name, value in (
+            ("in_channels", in_channels),
+            ("first_kernel_size", first_kernel_size),
+            ("first_stride", first_stride),
         ):
-            raise ValueError(
-                "in_channels, first_kernel_size, first_stride, fc_dim and widths (at least 2) must "
-                f"be positive integers, got {in_channels}, {first_kernel_size}, {first_stride}, "
-                f"{fc_dim}, {widths}"
-            )
+            check_int(name, value)
+        if fc_dim is not None:
+            check_int("fc_dim (or None)", fc_dim)
+        widths = tuple(check_int("each of widths", width) for width in widths)
+        if len(widths) < 2:
+            raise ValueError(f"widths must name at least 2 convolutions, got {widths}")
         self.in_channels = in_channels
         self.first_kernel_size, self.first_stride = first_kernel_size, first_stride
         self.n_layers = len(widths)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from contrastlab._checks import check_int
 from contrastlab.training.schedule import LRSchedule
 
 PRECISIONS = ("32", "16-mixed", "bf16-mixed")
@@ -50,12 +51,9 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first option with a value that cannot work."""
-        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
-            raise ValueError(f"--threads must be an integer >= 0, got {self.threads!r}")
+        check_int("--threads", self.threads, minimum=0)
         for name in ("epochs", "batch_size", "save_freq", "print_freq"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"--{name} must be an integer >= 1, got {value!r}")
+            check_int(f"--{name}", getattr(self, name))
         for name in ("learning_rate", "lr_decay_rate"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"--{name} must be > 0, got {getattr(self, name)!r}")

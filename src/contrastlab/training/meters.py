@@ -11,6 +11,8 @@ from collections.abc import Mapping
 
 import torch
 
+from contrastlab._checks import check_int
+
 
 class AverageMeter:
     """Weighted running average.
@@ -37,8 +39,7 @@ class AverageMeter:
             if val.numel() != 1:
                 raise ValueError(f"val must be a scalar, got a tensor of shape {tuple(val.shape)}")
             val = val.item()
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        check_int("n", n)
         val = float(val)
         if not math.isfinite(val):
             raise ValueError(f"val must be finite (a diverged loss?), got {val!r}")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from contrastlab._checks import check_positive
+from contrastlab._checks import check_int, check_positive
 
 
 def cosine_lr(learning_rate: float, epoch: float, epochs: int, decay_rate: float) -> float:
@@ -66,11 +66,6 @@ def warmup_lr(
     return warmup_from + progress * (warmup_to - warmup_from)
 
 
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
 @dataclass
 class LRSchedule:
     """The SupContrast schedule (``--learning_rate --epochs --cosine --lr_decay_rate
@@ -92,14 +87,14 @@ class LRSchedule:
 
     def __post_init__(self) -> None:
         check_positive("learning_rate", self.learning_rate)
-        _check_int("epochs", self.epochs, 1)
+        check_int("epochs", self.epochs)
         if not (isinstance(self.lr_decay_rate, (int, float)) and 0 < self.lr_decay_rate <= 1):
             raise ValueError(f"lr_decay_rate must be in (0, 1], got {self.lr_decay_rate!r}")
         self.lr_decay_epochs = tuple(self.lr_decay_epochs)
         for milestone in self.lr_decay_epochs:
-            _check_int("each of lr_decay_epochs", milestone, 0)
+            check_int("each of lr_decay_epochs", milestone, minimum=0)
         if self.warm:
-            _check_int("warm_epochs", self.warm_epochs, 1)
+            check_int("warm_epochs", self.warm_epochs)
             if self.warm_epochs > self.epochs:
                 raise ValueError(
                     f"warm_epochs ({self.warm_epochs}) must not exceed epochs ({self.epochs})"
@@ -122,18 +117,18 @@ class LRSchedule:
 
     def decayed_lr(self, epoch: int) -> float:
         """The per-epoch value (cosine or step), without warm-up; ``epoch`` is 1-based."""
-        _check_int("epoch", epoch, 1)
+        check_int("epoch", epoch)
         if self.cosine:
             return cosine_lr(self.learning_rate, epoch, self.epochs, self.lr_decay_rate)
         return step_lr(self.learning_rate, epoch, self.lr_decay_epochs, self.lr_decay_rate)
 
     def lr_at(self, epoch: int, batch_index: int = 0, batches_per_epoch: int = 1) -> float:
         """Learning rate at step ``batch_index`` (0-based) of ``epoch`` (1-based, ``<= epochs``)."""
-        _check_int("epoch", epoch, 1)
+        check_int("epoch", epoch)
         if epoch > self.epochs:
             raise ValueError(f"epoch must be in [1, {self.epochs}] (1-based), got {epoch}")
-        _check_int("batches_per_epoch", batches_per_epoch, 1)
-        _check_int("batch_index", batch_index, 0)
+        check_int("batches_per_epoch", batches_per_epoch)
+        check_int("batch_index", batch_index, minimum=0)
         if batch_index >= batches_per_epoch:
             raise ValueError(
                 f"batch_index must be in [0, {batches_per_epoch}) (0-based), got {batch_index}"
