@@ -284,3 +284,16 @@ def test_half_precision_features_at_temperature_0_05(dtype, loss_name, memory):
     exact = loss_fn(x.detach().double(), "dense")  # the same quantised inputs in float64
     assert float(exact) > 0.1
     assert float(loss.detach()) == pytest.approx(float(exact), rel=1e-4)
+
+
+def test_symmetric_hint_gives_the_detected_result_and_rejects_impossible_calls():
+    z = features(30, 1, dim=8, seed=14)[:, 0]
+    self_index = torch.arange(30)
+    for memory in ("dense", "blocked"):
+        detected, _ = contrast_logsumexp(z / 0.2, z, self_index, memory, block_rows=8)
+        hinted, _ = contrast_logsumexp(z / 0.2, z, self_index, memory, 8, symmetric=True)
+        torch.testing.assert_close(hinted, detected, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="symmetric=True"):
+        contrast_logsumexp(z[:10] / 0.2, z, self_index[:10], symmetric=True)
+    with pytest.raises(ValueError, match="symmetric=True"):
+        contrast_logsumexp(z / 0.2, z, None, symmetric=True)

@@ -350,6 +350,7 @@ def contrast_logsumexp(
     memory: str = "auto",
     block_rows: int | None = None,
     with_row_max: bool = True,
+    symmetric: bool | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Row-wise log-sum-exp of ``anchors @ contrast.T``, leaving out each anchor's own column.
 
@@ -367,6 +368,9 @@ def contrast_logsumexp(
             x 4 tiles of 1024 to 4096 per side.
         with_row_max: also return the largest similarity of each row (in the symmetric case it
             costs two reductions per tile; pass False when it is not used).
+        symmetric: whether ``anchors`` is a positive multiple of ``contrast`` and ``self_index``
+            is ``arange(N)`` (then S is symmetric and only half of it is computed). None detects
+            it (O(N D), a few host synchronisations); callers that know, pass it.
 
     Returns:
         ``(lse, row_max)``, both [Na] in float32 (float64 for float64 inputs). ``row_max`` is the
@@ -390,7 +394,10 @@ def contrast_logsumexp(
     if block_rows is not None and block_rows < 1:
         raise ValueError(f"block_rows must be >= 1, got {block_rows}")
     n_anchors, n_contrast = anchors.shape[0], contrast.shape[0]
-    symmetric = _is_symmetric(anchors, contrast, self_index)
+    if symmetric is None:
+        symmetric = _is_symmetric(anchors, contrast, self_index)
+    elif symmetric and (anchors.shape != contrast.shape or self_index is None):
+        raise ValueError("symmetric=True needs anchors and contrast of one shape and self_index")
     if block_rows is None:
         block_rows = default_tile_side(n_anchors) if symmetric else default_block_rows(n_contrast)
     block_rows = min(block_rows, max(n_anchors, 1))

@@ -111,7 +111,12 @@ def supcon_loss(
         scaled_anchors = anchors / temperature
         self_index = torch.arange(anchors.shape[0], device=device)
         lse, _ = contrast_logsumexp(
-            scaled_anchors, contrast, self_index, memory=memory, with_row_max=False
+            scaled_anchors,
+            contrast,
+            self_index,
+            memory=memory,
+            with_row_max=False,
+            symmetric=contrast_mode == "all" and contrast.shape[0] > 1,
         )
 
         view_sums = flat.sum(dim=1)  # [bsz, D]
