@@ -1,6 +1,6 @@
 """TS2Vec as a method: the loss of one step against the crops and loss computed by hand, training
 through the shared loop (loss falls, checkpoint holds the weight average), the running average by
-hand, and model errors."""
+hand, model errors and divergence."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from contrastlab.methods import TS2VecMethod
 from contrastlab.models.ts2vec import TS2VecEncoder
 from contrastlab.training.checkpoint import load_checkpoint
 from contrastlab.training.config import TrainConfig
-from contrastlab.training.loop import fit
+from contrastlab.training.loop import TrainingDivergedError, fit
 
 
 def small_encoder() -> TS2VecEncoder:
@@ -79,3 +79,11 @@ def test_model_must_give_one_representation_per_timestamp() -> None:
         TS2VecMethod()(pooled, torch.randn(3, 1, 10), torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match=r"series \[B, C, L\]"):
         TS2VecMethod()(small_encoder(), torch.randn(3, 10), torch.zeros(3, dtype=torch.long))
+
+
+def test_diverged_representations_raise_the_loops_error() -> None:
+    model = small_encoder()
+    with torch.no_grad():
+        model.blocks[-1].conv2.bias.fill_(float("inf"))
+    with pytest.raises(TrainingDivergedError, match="became NaN or inf: lower --learning_rate"):
+        TS2VecMethod()(model, torch.randn(3, 1, 10), torch.zeros(3, dtype=torch.long))

@@ -96,7 +96,7 @@ def test_ucr_command_with_ts2vec_on_a_tiny_set(tmp_path: Path, capsys):
     run_dir = tmp_path / "run"
     args = ["ucr", "--dataset", "Tiny", "--data", str(tmp_path / "data"), "--method", "ts2vec"]
     small = ["--iters", "3", "--ts2vec_depth", "2", "--ts2vec_hidden_dim", "8",
-             "--ts2vec_repr_dim", "16", "--probe_epochs", "3"]  # fmt: skip
+             "--ts2vec_repr_dim", "16", "--ts2vec_average", "--probe_epochs", "3"]  # fmt: skip
     assert main([*args, *small, "--no-tsne", "--no-progress", "--out", str(run_dir)]) == 0
     summary = json.loads((run_dir / "summary.json").read_text())
     assert json.loads(capsys.readouterr().out) == summary
@@ -109,7 +109,22 @@ def test_ucr_command_with_ts2vec_on_a_tiny_set(tmp_path: Path, capsys):
     assert recipe == {key: v for key, v in TS2VEC_DEFAULTS.items() if key != "iters"}
     assert config["iters"] == 3  # the explicit option wins over the recipe
     checkpoint = load_checkpoint(run_dir / "last.pth")
-    assert int(checkpoint["method"]["n_averaged"]) == 3
+    assert int(checkpoint["method"]["n_averaged"]) == 3  # --ts2vec_average: one per step
     assert checkpoint["model_spec"]["backbone_options"] == {
         "hidden_dim": 8, "repr_dim": 16, "depth": 2,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("average", [False, True])
+def test_ts2vec_parts_and_the_weight_average_switch(average: bool):
+    from contrastlab.pipelines.signal_network import TimestampNetwork
+    from contrastlab.pipelines.signal_pretrain import pretraining_parts
+
+    config = UCRConfig(method="ts2vec", ts2vec_depth=1, ts2vec_hidden_dim=4,
+                       ts2vec_repr_dim=6, ts2vec_average=average)  # fmt: skip
+    network, method = pretraining_parts(config, config.network_spec(2, 30), 30)
+    assert isinstance(network, TimestampNetwork)
+    assert network(torch.randn(3, 2, 11)).shape == (3, 11, 6)
+    assert (method.averaged is not None) == average
+    with pytest.raises(ValueError, match="--input raw or standardize"):
+        UCRConfig(method="ts2vec", input="fft").validate()

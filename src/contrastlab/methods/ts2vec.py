@@ -33,7 +33,7 @@ from torch import nn
 
 from contrastlab.data.overlapping_crops import sample_overlapping_crops, take_crops
 from contrastlab.losses.hierarchical import HierarchicalContrastiveLoss
-from contrastlab.training.loop import StepOutput
+from contrastlab.training.loop import StepOutput, TrainingDivergedError
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -100,6 +100,12 @@ class TS2VecMethod(nn.Module):
                 raise ValueError(
                     f"a TS2Vec model must map [B, C, L'] to [B, L', D]; {name} of "
                     f"[{inputs.shape[0]}, {inputs.shape[1]}, {length}] gave {tuple(z.shape)}"
+                )
+            # Unnormalised representations blow up first when the learning rate is too high.
+            if not bool(torch.isfinite(z).all()):
+                raise TrainingDivergedError(
+                    f"the TS2Vec representations of {name} became NaN or inf: lower "
+                    "--learning_rate (or use --precision 32)"
                 )
         loss = self.criterion(z1[:, -crops.overlap :], z2[:, : crops.overlap])
         return StepOutput(

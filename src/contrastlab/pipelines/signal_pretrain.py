@@ -59,11 +59,14 @@ LABELLED_METHODS = ("supcon", "siamese")
 class SignalConfig(TrainConfig):
     """Options shared by the signal commands (model, input representation, pretraining method).
 
-    ``model='auto'`` picks ``cpc`` for ``--method cpc``, ``mlp`` (band energies + MLP) for the
-    spectral inputs and ``wdcnn`` for time-domain ones. ``speed_change`` (relative) and
+    ``model='auto'`` picks ``cpc`` / ``ts2vec`` for those methods, ``mlp`` (band energies + MLP)
+    for the spectral inputs and ``wdcnn`` for time-domain ones. ``speed_change`` (relative) and
     ``tilt_db`` set the physical augmentations (0 switches one off); ``--no-augment`` drops
     every augmentation. The SimCLR / SupCon loss is scaled by ``temp / base_temp``
     (SupContrast's convention, base temperature 0.07; ``base_temp = temp`` gives NT-Xent proper).
+    ``ts2vec_*`` size TS2Vec's encoder; ``--ts2vec_average`` encodes with the average of its
+    weights over all training steps, as TS2Vec's code does (measured worse with the loop's SGD
+    on UCR, see docs/bearing.md, hence off).
     """
 
     method: str = "simclr"
@@ -84,6 +87,7 @@ class SignalConfig(TrainConfig):
     ts2vec_hidden_dim: int = 64
     ts2vec_repr_dim: int = 320
     ts2vec_depth: int = 10
+    ts2vec_average: bool = False
     eval_batch_size: int = 512
     base_temp: float = 0.07
     tsne: bool = True
@@ -175,7 +179,7 @@ def pretraining_parts(
         return CPCNetwork(build_encoder(spec)), CPCMethod(augment=None)
     if config.method == "ts2vec":
         network = TimestampNetwork(build_encoder(spec))
-        return network, TS2VecMethod(average_of=network)
+        return network, TS2VecMethod(average_of=network if config.ts2vec_average else None)
     if config.method == "siamese":
         return build_projection_network(spec, normalize=False), SiameseMethod(
             augment=augment, margin=config.margin
@@ -200,8 +204,9 @@ def pretrain_encoder(
     """Pretrain the encoder of ``spec`` on ``train`` ([N, C, L] windows) with ``config.method``.
 
     Labels are used only by ``supcon`` and ``siamese``. Returns the trained encoder (in eval
-    mode, on the training device; for ``ts2vec`` the average of its weights over the training
-    steps, as in TS2Vec) and the loop's :class:`FitResult` (history, last checkpoint).
+    mode, on the training device; with ``--ts2vec_average`` the average of its weights over the
+    training steps, as TS2Vec's code encodes) and the loop's :class:`FitResult` (history, last
+    checkpoint).
     """
     if train.inputs.dim() != 3:
         raise ValueError(f"signal windows must be [N, C, L], got {tuple(train.inputs.shape)}")
