@@ -3,7 +3,8 @@
 Every field becomes ``--<name>`` with its SupContrast spelling; booleans get ``--x / --no-x``;
 lists take comma-separated values (``--lr_decay_epochs 700,800,900``). All defaults are ``None``
 on the command line, so the resolution order is dataclass defaults < ``--config FILE.yaml`` <
-explicit options.
+explicit options. Help texts come from :mod:`contrastlab.cli.option_help`, which shows those
+defaults.
 """
 
 from __future__ import annotations
@@ -13,32 +14,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from contrastlab.cli.option_help import help_text
 from contrastlab.training.config import ConfigT, build_config, read_yaml
-
-_HELP = {
-    "temp": "loss temperature",
-    "cosine": "cosine learning-rate decay",
-    "warm": "linear learning-rate warm-up",
-    "precision": "32 | 16-mixed | bf16-mixed",
-    "device": "auto | cpu | cuda | cuda:N",
-    "out": "run directory (default runs/<name>)",
-    "resume": "checkpoint to continue from",
-    "save_freq": "save a checkpoint every N epochs (last.pth every epoch)",
-    "syncBN": "synchronised batch norm under torchrun",
-    "moco_shuffle_bn": (
-        "MoCo's shuffling BN: keys encoded on a shuffled batch (across processes under torchrun, "
-        "in --moco_bn_splits parts in one process), then put back in order"
-    ),
-    "moco_bn_splits": (
-        "MoCo in one process: encode the shuffled key batch in N batch-norm batches, as N GPUs "
-        "would (1: one batch, nothing to shuffle)"
-    ),
-    "val_size": (
-        "CIFAR only: training images held out (stratified) for validation, default 5000; 0 "
-        "trains on all 50000 and chooses nothing on validation (the last epoch is kept); linear "
-        "and knn default to the checkpoint's value"
-    ),
-}
 
 
 def _comma_ints(text: str) -> list[int]:
@@ -51,28 +28,38 @@ def _comma_ints(text: str) -> list[int]:
 
 
 def add_config_options(
-    parser: argparse.ArgumentParser, cls: type, skip: frozenset[str] = frozenset()
+    parser: argparse.ArgumentParser,
+    cls: type,
+    skip: frozenset[str] = frozenset(),
+    command: str | None = None,
 ) -> None:
-    """Add one option per field of dataclass ``cls`` (default None) and ``--config``."""
+    """Add one option per field of dataclass ``cls`` (default None) and ``--config``.
+
+    ``command`` picks command-specific help texts; by default the last word of ``parser.prog``
+    (``contrastlab ce`` -> ``ce``).
+    """
+    command = command or parser.prog.split()[-1]
     parser.add_argument("--config", help="YAML file of options (command-line options win)")
     for field in dataclasses.fields(cls):
         if field.name in skip:
             continue
         kind = str(field.type)
         flag = f"--{field.name}"
-        help_text = _HELP.get(field.name)
+        text = help_text(field.name, cls, command)
+        # argparse %-formats help strings: a literal % (as in "90% of --epochs") is written %%.
+        help_string = None if text is None else text.replace("%", "%%")
         if kind == "bool":
             parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=None, help=help_text
+                flag, action=argparse.BooleanOptionalAction, default=None, help=help_string
             )
         elif kind.startswith("list[int]"):
-            parser.add_argument(flag, type=_comma_ints, default=None, help=help_text)
+            parser.add_argument(flag, type=_comma_ints, default=None, help=help_string)
         elif kind.startswith("int"):
-            parser.add_argument(flag, type=int, default=None, help=help_text)
+            parser.add_argument(flag, type=int, default=None, help=help_string)
         elif kind.startswith("float"):
-            parser.add_argument(flag, type=float, default=None, help=help_text)
+            parser.add_argument(flag, type=float, default=None, help=help_string)
         else:
-            parser.add_argument(flag, type=str, default=None, help=help_text)
+            parser.add_argument(flag, type=str, default=None, help=help_string)
 
 
 def config_from_args(
