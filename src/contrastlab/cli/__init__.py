@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-_COMMAND_MODULES: tuple[str, ...] = ("image", "signal")
+_COMMAND_MODULES: tuple[str, ...] = ("image", "signal", "data")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -247,11 +247,17 @@ def extract_archive(archive: Path, data_dir: Path, folder: str) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def prepare_cifar(name: str, data_dir: str | os.PathLike[str], download: bool = False) -> Path:
+def prepare_cifar(
+    name: str,
+    data_dir: str | os.PathLike[str],
+    download: bool = False,
+    base_url: str | None = None,
+) -> Path:
     """Make sure the extracted folder of ``name`` exists under ``data_dir``; return its path.
 
     Order: an existing folder is used as is; else an archive in ``data_dir`` is verified and
-    extracted; else, with ``download=True``, the official archive is fetched, verified and
+    extracted; else, with ``download=True``, the official archive is fetched (from ``base_url``,
+    a mirror serving the archive under its official file name, when given), verified and
     extracted; else ``FileNotFoundError``.
     """
     check_choice("name", name, tuple(CIFAR_ARCHIVES))
@@ -269,7 +275,8 @@ def prepare_cifar(name: str, data_dir: str | os.PathLike[str], download: bool = 
                 "delete it and download it again"
             )
     elif download:
-        download_archive(spec.url, archive, spec.md5)
+        url = spec.url if base_url is None else f"{base_url.rstrip('/')}/{spec.filename}"
+        download_archive(url, archive, spec.md5)
     else:
         raise FileNotFoundError(
             f"{name} not found: expected the folder {folder} (or the archive {archive}). "

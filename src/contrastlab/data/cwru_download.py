@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import scipy.io
+from tqdm.auto import tqdm
 
 CWRU_BASE_URL = "https://engineering.case.edu/sites/default/files"
 
@@ -151,6 +152,7 @@ def download_cwru(
     base_url: str = CWRU_BASE_URL,
     loads: Sequence[int] | None = None,
     fetch: Fetch | None = None,
+    progress: bool = False,
 ) -> list[Path]:
     """Download CWRU files into ``dest_dir`` and return their paths (see the module docstring).
 
@@ -160,13 +162,15 @@ def download_cwru(
         base_url: where ``<NUMBER>.mat`` is served (any ``urllib`` URL, e.g. ``file://``).
         loads: keep only these loads (hp).
         fetch: ``fetch(url, destination_path)`` downloading one file (default: ``urllib``).
+        progress: show a progress bar over the files.
 
     Raises ``ValueError`` (after deleting the file) when a download fails its integrity check.
     """
     fetch = fetch or _urllib_fetch
     root = Path(dest_dir)
     paths = []
-    for entry in select_cwru_files(files, loads):
+    entries = select_cwru_files(files, loads)
+    for entry in tqdm(entries, desc="CWRU files", unit="file", disable=not progress):
         target = root / entry.relative_path
         if target.is_file() and _problem(entry, target) is None:
             paths.append(target)
