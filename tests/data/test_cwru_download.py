@@ -8,15 +8,12 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-import scipy.io
 
 from contrastlab.data import cwru_download
 from contrastlab.data.cwru import CLASSES_10, parse_cwru_filename, read_cwru_record
 from contrastlab.data.cwru_download import (
     CWRU_12K_DRIVE_END,
-    CwruFile,
     download_cwru,
     select_cwru_files,
     sha256_file,
@@ -63,35 +60,8 @@ def test_table_matches_manifest() -> None:
         assert entry.load_hp == int(row["load_hp"])
 
 
-def _serve(folder: Path, number: int, n_samples: int = 300, holds: int | None = None) -> Path:
-    """Write ``<folder>/<number>.mat`` with the arrays of record ``holds`` (default: its own)."""
-    folder.mkdir(exist_ok=True)
-    source = number if holds is None else holds
-    path = folder / f"{number}.mat"
-    scipy.io.savemat(
-        path,
-        {
-            f"X{source:03d}_DE_time": np.linspace(0, 1, n_samples)[:, None],
-            f"X{source:03d}RPM": np.array([[1797]], dtype=np.uint16),
-        },
-    )
-    return path
-
-
-@pytest.fixture
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A file:// folder serving 105 (checksum registered), 118 (wrong checksum registered) and
-    120 (no checksum known: validated by content)."""
-    folder = tmp_path / "server"
-    good = _serve(folder, 105)
-    _serve(folder, 118)
-    _serve(folder, 120)
-    monkeypatch.setitem(CWRU_12K_DRIVE_END, 105, CwruFile(105, "IR007", 0, sha256_file(good)))
-    monkeypatch.setitem(CWRU_12K_DRIVE_END, 118, CwruFile(118, "B007", 0, "0" * 64))
-    return folder
-
-
-def test_download_verifies_and_skips_valid_files(server: Path, tmp_path: Path) -> None:
+def test_download_verifies_and_skips_valid_files(cwru_server: Path, tmp_path: Path) -> None:
+    server = cwru_server
     dest = tmp_path / "data"
     paths = download_cwru(dest, [105, 120], base_url=server.as_uri())
     assert paths == [
@@ -116,7 +86,8 @@ def test_download_verifies_and_skips_valid_files(server: Path, tmp_path: Path) -
     assert sha256_file(paths[0]) == sha256_file(server / "105.mat")
 
 
-def test_checksum_mismatch_deletes_and_raises(server: Path, tmp_path: Path) -> None:
+def test_checksum_mismatch_deletes_and_raises(cwru_server: Path, tmp_path: Path) -> None:
+    server = cwru_server
     dest = tmp_path / "data"
     with pytest.raises(
         ValueError, match=r"118\.mat failed its check.*sha256 mismatch: expected 0000"
@@ -125,8 +96,11 @@ def test_checksum_mismatch_deletes_and_raises(server: Path, tmp_path: Path) -> N
     assert list((dest / "0HP").iterdir()) == []
 
 
-def test_content_check_without_checksum(server: Path, tmp_path: Path) -> None:
-    _serve(server, 121, holds=97)  # the wrong record's arrays
+def test_content_check_without_checksum(
+    cwru_server: Path, serve_cwru_record, tmp_path: Path
+) -> None:
+    server = cwru_server
+    serve_cwru_record(server, 121, holds=97)  # the wrong record's arrays
     with pytest.raises(ValueError, match="no variable 'X121_DE_time'"):
         download_cwru(tmp_path / "data", [121], base_url=server.as_uri())
     assert not (tmp_path / "data/3HP/12k_Drive_End_B007_3_121.mat").exists()

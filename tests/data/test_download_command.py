@@ -7,24 +7,11 @@ from pathlib import Path
 
 import pytest
 from test_cifar import _make_archive, _write_cifar10
-from test_cwru_download import _serve
 
 from contrastlab.cli import main
 from contrastlab.data import cifar
 from contrastlab.data.cwru import read_cwru_record
-from contrastlab.data.cwru_download import CWRU_12K_DRIVE_END, CwruFile, sha256_file
-
-
-@pytest.fixture
-def cwru_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """105 (checksum registered), 118 (a wrong checksum registered), 120 (checked by content)."""
-    folder = tmp_path / "server"
-    good = _serve(folder, 105)
-    _serve(folder, 118)
-    _serve(folder, 120)
-    monkeypatch.setitem(CWRU_12K_DRIVE_END, 105, CwruFile(105, "IR007", 0, sha256_file(good)))
-    monkeypatch.setitem(CWRU_12K_DRIVE_END, 118, CwruFile(118, "B007", 0, "0" * 64))
-    return folder
+from contrastlab.data.cwru_download import sha256_file
 
 
 def test_cwru_files_land_in_the_layout_bearing_reads(cwru_server, tmp_path, capsys):
