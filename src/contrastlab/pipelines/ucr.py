@@ -29,8 +29,8 @@ import torch
 
 from contrastlab.data.signal_sources import load_signal_source
 from contrastlab.data.splits import LabeledTensors
-from contrastlab.evaluation.features import extract_features
-from contrastlab.evaluation.linear_probe import linear_probe
+from contrastlab.evaluation.features import encode_splits, extract_features
+from contrastlab.evaluation.linear_probe import linear_probe, probe_splits
 from contrastlab.pipelines.signal_pretrain import (
     SignalConfig,
     pretrain_encoder,
@@ -147,24 +147,12 @@ def run_ucr(config: UCRConfig) -> dict[str, Any]:
     encoder, fit_result = pretrain_encoder(
         config, official_train, spec, run_dir, checkpoint_extra={"class_names": data.class_names}
     )
-    features = {
-        name: extract_features(encoder, split.inputs, config.eval_batch_size)
-        for name, split in (
-            ("official_train", official_train),
-            ("train", data.train),
-            ("val", data.val),
-            ("test", data.test),
-        )
-    }
+    features = encode_splits(encoder, data, config.eval_batch_size)
     svm_top1, svm_c = svm_accuracy(
-        features["official_train"], official_train.labels, features["test"], data.test.labels,
-        seed=config.seed,
+        extract_features(encoder, official_train.inputs, config.eval_batch_size),
+        official_train.labels, features["test"], data.test.labels, seed=config.seed,
     )  # fmt: skip
-    probe = linear_probe(
-        features["train"], data.train.labels, features["val"], data.val.labels,
-        features["test"], data.test.labels, num_classes=data.num_classes,
-        epochs=config.probe_epochs, seed=config.seed,
-    )  # fmt: skip
+    probe = probe_splits(linear_probe, features, data, epochs=config.probe_epochs, seed=config.seed)
     summary = {
         "dataset": config.dataset,
         "method": config.method,
