@@ -108,7 +108,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_config_options(parser, CPCConfig, skip=frozenset({"method"}))
     parser.set_defaults(func=_cpc)
 
-    help_text = "UCR evaluation: pretraining, then SVM / linear probe on frozen features (aeon)"
+    help_text = (
+        "UCR / UEA evaluation on .ts files (--data, or the sets bundled with aeon): pretraining "
+        "(e.g. --method ts2vec), then SVM / linear probe on frozen features"
+    )
     parser = subparsers.add_parser("ucr", help=help_text, description=help_text)
     add_config_options(parser, UCRConfig)
     parser.set_defaults(func=_ucr)
