@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from contrastlab._checks import check_int
+
 
 @dataclass(frozen=True)
 class CropPair:
@@ -44,10 +46,9 @@ def sample_overlapping_crops(
 ) -> CropPair:
     """Draw a :class:`CropPair` for ``batch_size`` series of ``length`` timestamps (see the module
     docstring). ``min_overlap`` is ``2^(temporal_unit + 1)`` in TS2Vec (2 by default)."""
-    sizes = {"batch_size": batch_size, "length": length, "min_overlap": min_overlap}
-    for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    batch_size = check_int("batch_size", batch_size)
+    length = check_int("length", length)
+    min_overlap = check_int("min_overlap", min_overlap)
     if length < min_overlap:
         raise ValueError(
             f"series of {length} timestamps are shorter than the minimum overlap {min_overlap}"

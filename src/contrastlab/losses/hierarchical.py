@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastlab._checks import check_float_tensor
+from contrastlab._checks import check_float_tensor, check_int
 
 
 def two_view_contrast(view1: torch.Tensor, view2: torch.Tensor) -> torch.Tensor:
@@ -69,8 +69,7 @@ def temporal_contrastive_loss(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tenso
 def _check_options(alpha: float, temporal_unit: int) -> None:
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
-    if isinstance(temporal_unit, bool) or not isinstance(temporal_unit, int) or temporal_unit < 0:
-        raise ValueError(f"temporal_unit must be an integer >= 0, got {temporal_unit!r}")
+    check_int("temporal_unit", temporal_unit, minimum=0)
 
 
 def _check_views(z1: object, z2: object) -> None:

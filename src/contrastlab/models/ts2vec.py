@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from contrastlab._checks import check_int
 from contrastlab.models.resnet1d import check_signal_batch
 
 
@@ -59,8 +60,7 @@ class DilatedConvBlock(nn.Module):
 
 def _check_options(**options: int) -> None:
     for name, value in options.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        check_int(name, value)
     if options["kernel_size"] % 2 == 0:
         raise ValueError(
             f"kernel_size must be odd (same-length output), got {options['kernel_size']}"

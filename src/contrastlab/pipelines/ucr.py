@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from contrastlab._checks import check_int
 from contrastlab.data.signal_sources import load_signal_source
 from contrastlab.data.splits import LabeledTensors
 from contrastlab.evaluation.features import encode_splits, extract_features
@@ -84,8 +85,7 @@ class UCRConfig(SignalConfig):
 
     def validate(self) -> None:
         super().validate()
-        if isinstance(self.iters, bool) or not isinstance(self.iters, int) or self.iters < 0:
-            raise ValueError(f"--iters must be an integer >= 0, got {self.iters!r}")
+        check_int("--iters", self.iters, minimum=0)
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"--val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.probe_epochs < 1:
