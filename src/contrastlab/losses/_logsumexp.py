@@ -45,6 +45,7 @@ import torch
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 from contrastlab._checks import check_choice
+from contrastlab.losses._shift import finite_or_zero, shifted_operands
 from contrastlab.losses._symmetric_tiles import (
     SHIFT_GAP,
     symmetric_backward,
@@ -104,15 +105,6 @@ def _mask_self(block: torch.Tensor, self_columns: torch.Tensor | None, value: fl
     block[rows, self_columns] = value
 
 
-def _finite_or_zero(values: torch.Tensor) -> torch.Tensor:
-    return torch.where(torch.isfinite(values), values, torch.zeros_like(values))
-
-
-def _with_column(x: torch.Tensor, column: torch.Tensor) -> torch.Tensor:
-    """[n, D] and [n] -> [n, D + 1]: the extra column carries a shift through the matmul."""
-    return torch.cat([x, column.to(x.dtype).unsqueeze(1)], dim=1)
-
-
 def _is_symmetric(a: torch.Tensor, c: torch.Tensor, self_index: torch.Tensor | None) -> bool:
     """True when a = alpha * c (to rounding) and row i's self column is i: then S = a c^T is
     symmetric. O(N D), negligible against the O(N^2 D) work it can halve."""
@@ -168,7 +160,7 @@ def _exact_forward(
         )
         torch.mm(a[rows], c_t, out=block)
         _mask_self(block, None if self_index is None else self_index[rows], float("-inf"))
-        block_max = _finite_or_zero(block.amax(dim=1))
+        block_max = finite_or_zero(block.amax(dim=1))
         block.sub_(block_max.unsqueeze(1)).exp_()
         block_sum = block.sum(dim=1)
         row_max[rows] = block_max
@@ -193,8 +185,8 @@ def _exact_backward(
     weights ``grad`` scale the [., D] operands.
     """
     n_contrast = c.shape[0]
-    a_shifted = _with_column(a, -_finite_or_zero(lse))
-    c_t = _with_column(c, torch.ones(n_contrast, dtype=c.dtype, device=c.device)).t()
+    a_shifted, c_shifted = shifted_operands(a, c, lse)
+    c_t = c_shifted.t()
     weighted_a = a * grad.unsqueeze(1)
     grad_anchors = torch.empty_like(a)
     scratch = a.new_empty(min(block_rows, a.shape[0]) * n_contrast)
@@ -220,8 +212,8 @@ def _blocked_forward(
     """``(lse, row_max)`` by row blocks, each row shifted by its Cauchy-Schwarz bound."""
     n_anchors, n_contrast = a.shape[0], c.shape[0]
     shift = a.norm(dim=1) * c.norm(dim=1).amax()
-    a_shifted = _with_column(a, -_finite_or_zero(shift))
-    c_t = _with_column(c, torch.ones(n_contrast, dtype=c.dtype, device=c.device)).t()
+    a_shifted, c_shifted = shifted_operands(a, c, shift)
+    c_t = c_shifted.t()
     shifted_max = torch.full((n_anchors,), float("-inf"), dtype=a.dtype, device=a.device)
     sums = torch.zeros_like(shifted_max)
     scratch = a.new_empty(block_rows * n_contrast)
@@ -305,19 +297,19 @@ class _ContrastLogSumExp(torch.autograd.Function):
             if ctx.route == "dense":
                 a, c, normaliser, probabilities = ctx.saved_tensors
                 # d lse_i / d S_ij = E_ij / z_i: fold 1 / z_i and the upstream grad into one weight.
-                weight = _finite_or_zero(grad_lse.to(a.dtype) / normaliser).unsqueeze(1)
+                weight = finite_or_zero(grad_lse.to(a.dtype) / normaliser).unsqueeze(1)
                 grad_anchors = torch.mm(probabilities, c).mul_(weight)
                 grad_contrast = torch.mm(probabilities.t(), a * weight)
             elif ctx.route == "blocked":
                 a, c, lse, self_index = ctx.saved_tensors
-                grad = _finite_or_zero(grad_lse.to(a.dtype))
+                grad = finite_or_zero(grad_lse.to(a.dtype))
                 grad_contrast = torch.zeros_like(c)
                 grad_anchors = _exact_backward(
                     a, c, self_index, lse, grad, ctx.block_rows, grad_contrast
                 )
             else:
                 a, c, lse, self_index, shift, redo, kept = ctx.saved_tensors
-                grad = _finite_or_zero(grad_lse.to(a.dtype))
+                grad = finite_or_zero(grad_lse.to(a.dtype))
                 grad_contrast = torch.zeros_like(c)
                 grad_anchors = symmetric_backward(
                     a, c, lse, shift, grad, redo, ctx.block_rows, kept, grad_contrast

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import torch
 
+from contrastlab.losses._shift import shifted_operands
+
 SHIFT_GAP = 50.0
 """Rows with log sum_j exp(s_ij - b) < -SHIFT_GAP are redone exactly. The largest term of a row
 kept is then >= exp(-SHIFT_GAP - log N), so the terms that matter (within ~20 of it) are normal
@@ -53,31 +55,17 @@ def tile_elements(n: int, side: int) -> int:
     return sum(height * width for height, width in _tile_shapes(upper_tiles(n, side)))
 
 
-def _with_column(x: torch.Tensor, column: torch.Tensor) -> torch.Tensor:
-    """[n, D] and [n] -> [n, D + 1]: the extra column carries the shift through the matmul."""
-    return torch.cat([x, column.to(x.dtype).expand(x.shape[0]).unsqueeze(1)], dim=1)
-
-
-def _shifted_operands(
-    a: torch.Tensor, c: torch.Tensor, shift: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """[a, -b] and [c, 1]: their product is S - b."""
-    finite_shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
-    return _with_column(a, -finite_shift), _with_column(c, torch.ones((), dtype=c.dtype))
-
-
-def _exp_tile(
+def _shifted_tile(
     tile: torch.Tensor,
     a_shifted: torch.Tensor,
     c_shifted: torch.Tensor,
     rows: slice,
     columns: slice,
 ) -> None:
-    """tile = exp(S[rows, columns] - b), with the diagonal of S excluded (set to 0)."""
+    """tile = S[rows, columns] - b, with the diagonal of S excluded (set to -inf)."""
     torch.mm(a_shifted[rows], c_shifted[columns].t(), out=tile)
     if rows == columns:
         tile.diagonal().fill_(float("-inf"))
-    tile.exp_()
 
 
 def _kept_views(kept: torch.Tensor, tiles: list[tuple[slice, slice]]) -> list[torch.Tensor]:
@@ -120,15 +108,13 @@ def symmetric_forward(
     """
     n = a.shape[0]
     shift = a.norm(dim=1).amax() * c.norm(dim=1).amax()
-    a_shifted, c_shifted = _shifted_operands(a, c, shift)
+    a_shifted, c_shifted = shifted_operands(a, c, shift)
     tiles = upper_tiles(n, side)
     kept, views = _tile_views(a, tiles, keep)
     sums = a.new_zeros(n)
     shifted_max = a.new_full((n,), float("-inf")) if need_max else None
     for (rows, columns), tile in zip(tiles, views, strict=True):
-        torch.mm(a_shifted[rows], c_shifted[columns].t(), out=tile)
-        if rows == columns:
-            tile.diagonal().fill_(float("-inf"))
+        _shifted_tile(tile, a_shifted, c_shifted, rows, columns)
         if shifted_max is not None:
             torch.maximum(shifted_max[rows], tile.amax(dim=1), out=shifted_max[rows])
             if rows != columns:
@@ -171,13 +157,14 @@ def symmetric_backward(
     out = torch.zeros_like(stacked)
     tiles = upper_tiles(n, side)
     if kept is None:
-        a_shifted, c_shifted = _shifted_operands(a, c, shift[0])
+        a_shifted, c_shifted = shifted_operands(a, c, shift[0])
         _, views = _tile_views(a, tiles, keep=False)
     else:
         views = _kept_views(kept, tiles)
     for (rows, columns), tile in zip(tiles, views, strict=True):
-        if kept is None:
-            _exp_tile(tile, a_shifted, c_shifted, rows, columns)
+        if kept is None:  # recompute exp(S - b) for this tile (0 on the diagonal)
+            _shifted_tile(tile, a_shifted, c_shifted, rows, columns)
+            tile.exp_()
         out[rows].addmm_(tile, stacked[columns])
         if rows != columns:
             out[columns].addmm_(tile.t(), stacked[rows])
