@@ -16,6 +16,7 @@ from PIL import Image
 from contrastlab.cli import main
 from contrastlab.data.bearing_sim import simulate_bearing_record
 from contrastlab.pipelines.bearing import BearingConfig, run_bearing
+from contrastlab.pipelines.cpc import CPCConfig
 from contrastlab.pipelines.diagnose import diagnose_files, load_diagnosis_model
 from contrastlab.training.checkpoint import load_checkpoint
 
@@ -184,3 +185,17 @@ def test_real_cwru_files_cross_load(tmp_path: Path):
         [next(source.rglob("12k_Drive_End_IR021_1_210.mat"))], tmp_path / "run" / "model.pt"
     )
     assert result["verdict"] == "IR021"
+
+
+@pytest.mark.parametrize("config_class", [BearingConfig, CPCConfig])
+def test_cwru_folder_from_data_or_the_environment(
+    config_class: type, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CONTRASTLAB_CWRU_DIR", raising=False)
+    with pytest.raises(ValueError, match="--data DIR or the CONTRASTLAB_CWRU_DIR"):
+        config_class(source="cwru").validate()
+    config_class(source="cwru", data=str(tmp_path)).validate()
+    monkeypatch.setenv("CONTRASTLAB_CWRU_DIR", str(tmp_path))
+    config_class(source="cwru").validate()  # the loader reads the variable
+    with pytest.raises(ValueError, match="bearing-sim simulates its data: drop --data"):
+        config_class(source="bearing-sim", data=str(tmp_path)).validate()

@@ -370,7 +370,10 @@ CONFIG_HELP: dict[str, dict[str, str]] = {
             "cwru (CWRU .mat files under --data) | bearing-sim (simulated recordings) "
             "(default {default})"
         ),
-        "data": "folder of CWRU .mat files (required for --source cwru, none for bearing-sim)",
+        "data": (
+            "folder of CWRU .mat files (--source cwru; default: $CONTRASTLAB_CWRU_DIR); none for "
+            "bearing-sim"
+        ),
         "augment": (
             "augment the simclr / supcon / siamese views and the fine-tuning and baseline batches "
             "(speed change, spectral tilt, circular shift, scaling, jitter, time and frequency "
@@ -388,8 +391,9 @@ CONFIG_HELP: dict[str, dict[str, str]] = {
             "(--dataset) (default {default})"
         ),
         "data": (
-            "cwru: folder of CWRU .mat files (required); ucr: folder of NAME_TRAIN.ts / "
-            "NAME_TEST.ts files (default: the sets bundled with aeon); bearing-sim: none"
+            "cwru: folder of CWRU .mat files (default: $CONTRASTLAB_CWRU_DIR); ucr: folder of "
+            "NAME_TRAIN.ts / NAME_TEST.ts files (default: the sets bundled with aeon); "
+            "bearing-sim: none"
         ),
         "dataset": "UCR set of --source ucr, e.g. GunPoint, ArrowHead (default {default})",
         "out": "run directory (default runs/cpc-<source>, runs/cpc-<dataset> for ucr)",

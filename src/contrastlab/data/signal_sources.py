@@ -37,6 +37,18 @@ def _loader(name: str) -> Callable[..., DataSplits]:
     return load_ucr_splits
 
 
+def check_source_data(source: str, data_dir: str | os.PathLike[str] | None) -> None:
+    """The ``--data`` checks of the signal commands: ``cwru`` needs a folder (``--data`` or the
+    ``CONTRASTLAB_CWRU_DIR`` variable), ``bearing-sim`` reads none."""
+    if source == "cwru" and not data_dir and not os.environ.get(CWRU_DIR_ENV):
+        raise ValueError(
+            f"--source cwru needs a folder of CWRU .mat files: --data DIR or the {CWRU_DIR_ENV} "
+            "environment variable"
+        )
+    if source == "bearing-sim" and data_dir:
+        raise ValueError("--source bearing-sim simulates its data: drop --data")
+
+
 def load_signal_source(
     name: str, data_dir: str | os.PathLike[str] | None = None, **options: Any
 ) -> DataSplits:

@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from contrastlab._checks import check_choice
 from contrastlab.data.bearing_sim import LOAD_RPM, SKF_6205
 from contrastlab.data.cwru import LABEL_SCHEMES
-from contrastlab.data.signal_sources import load_signal_source
+from contrastlab.data.signal_sources import check_source_data, load_signal_source
 from contrastlab.data.spectra import envelope_spectrum
 from contrastlab.data.splits import DataSplits, LabeledTensors
 from contrastlab.evaluation.features import extract_features
@@ -121,12 +121,7 @@ class BearingConfig(SignalConfig):
         check_choice("--label_scheme", self.label_scheme, tuple(LABEL_SCHEMES))
         check_choice("--baseline_model", self.baseline_model, ("same", *BACKBONES))
         check_choice("--baseline_input", self.baseline_input, ("same", *INPUT_REPRESENTATIONS))
-        if self.source == "cwru" and not self.data:
-            raise ValueError(
-                "--data DIR (a folder of CWRU .mat files) is required for --source cwru"
-            )
-        if self.source == "bearing-sim" and self.data:
-            raise ValueError("--source bearing-sim simulates its data: drop --data")
+        check_source_data(self.source, self.data)
         if self.test_load == self.train_load:
             raise ValueError(
                 f"--test_load must differ from --train_load ({self.train_load}); "

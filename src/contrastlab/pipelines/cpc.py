@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contrastlab._checks import check_choice
-from contrastlab.data.signal_sources import SIGNAL_SOURCES, load_signal_source
+from contrastlab.data.signal_sources import SIGNAL_SOURCES, check_source_data, load_signal_source
 from contrastlab.data.splits import DataSplits
 from contrastlab.evaluation.features import encode_splits
 from contrastlab.evaluation.linear_probe import (
@@ -56,12 +56,7 @@ class CPCConfig(SignalConfig):
         if self.method != "cpc":
             raise ValueError("contrastlab cpc trains with --method cpc only")
         check_choice("--source", self.source, SIGNAL_SOURCES)
-        if self.source == "cwru" and not self.data:
-            raise ValueError(
-                "--data DIR (a folder of CWRU .mat files) is required for --source cwru"
-            )
-        if self.source == "bearing-sim" and self.data:
-            raise ValueError("--source bearing-sim simulates its data: drop --data")
+        check_source_data(self.source, self.data)
         if self.window_length < 1 or self.stride < 1 or self.probe_epochs < 1:
             raise ValueError("--window_length, --stride and --probe_epochs must be >= 1")
 
