@@ -14,11 +14,13 @@ import yaml
 
 from contrastlab.cli import main
 from contrastlab.data.ts_file import write_ts_file
+from contrastlab.models.pyramid_pooling import temporal_pyramid_max
 from contrastlab.pipelines.ucr import (
     HARD_MARGIN_C,
     SVM_C_GRID,
     TS2VEC_DEFAULTS,
     UCRConfig,
+    full_series_max,
     svm_accuracy,
     training_epochs,
 )
@@ -111,8 +113,18 @@ def test_ucr_command_with_ts2vec_on_a_tiny_set(tmp_path: Path, capsys):
     checkpoint = load_checkpoint(run_dir / "last.pth")
     assert int(checkpoint["method"]["n_averaged"]) == 3  # --ts2vec_average: one per step
     assert checkpoint["model_spec"]["backbone_options"] == {
-        "hidden_dim": 8, "repr_dim": 16, "depth": 2,
+        "hidden_dim": 8, "repr_dim": 16, "depth": 2, "pyramid": [1, 2, 4, 8],
     }  # fmt: skip
+    assert summary["pyramid"] == [1, 2, 4, 8]
+    assert 0 <= summary["svm_full_series_max"]["test_top1"] <= 100
+
+
+@pytest.mark.parametrize("pyramid", [[1, 2, 4, 8], [2, 4], [3, 1]])
+def test_full_series_max_from_pyramid_features(pyramid: list[int]):
+    r = torch.randn(5, 24, 7)
+    torch.testing.assert_close(
+        full_series_max(temporal_pyramid_max(r, pyramid), pyramid), r.amax(dim=1)
+    )
 
 
 @pytest.mark.parametrize("average", [False, True])

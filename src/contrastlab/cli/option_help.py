@@ -201,6 +201,11 @@ OPTION_HELP: dict[str, str] = {
         "TS2Vec: hidden dilated residual blocks (dilations 1, 2, ..., 2^(depth-1)) "
         "(default {default})"
     ),
+    "ts2vec_pyramid": (
+        "TS2Vec: segment counts of the max pooling over time that gives the features, e.g. "
+        "1,2,4,8 = the whole series, its halves, quarters and eighths (15 x --ts2vec_repr_dim "
+        "features); 1 is the paper's full-series maximum (default {default})"
+    ),
     "ts2vec_average": (
         "TS2Vec: encode with the average of the weights over all training steps, as TS2Vec's "
         "code does (measured worse with the loop's SGD, hence off) (default {default})"

@@ -16,9 +16,13 @@ AAAI 2022, Sec. 3.1): one representation per timestamp.
    is kept and timestamp ``t`` of the output is aligned with timestamp ``t`` of the input;
 4. dropout (``dropout``, 0.1 in the paper) on the representations.
 
-:meth:`TS2VecEncoder.encode` is the paper's full-series instance representation: the timestamp
-representations (no mask) max-pooled over all ``L`` timestamps, ``[B, repr_dim]``. The paper's
-defaults are ``hidden_dim = 64``, ``repr_dim = 320``, ``depth = 10``, ``kernel_size = 3``.
+:meth:`TS2VecEncoder.encode` is the instance representation: the timestamp representations
+(no mask) max-pooled over time. With ``pyramid = (1,)`` (default) that is the paper's full-series
+encoding, the maximum over all ``L`` timestamps, ``[B, repr_dim]``; ``pyramid = (1, 2, 4, 8)``
+also max-pools each half, quarter and eighth of the series
+(:func:`contrastlab.models.pyramid_pooling.temporal_pyramid_max`), ``[B, 15 repr_dim]``. The
+paper's defaults are ``hidden_dim = 64``, ``repr_dim = 320``, ``depth = 10``,
+``kernel_size = 3``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from contrastlab._checks import check_int
+from contrastlab.models.pyramid_pooling import check_pyramid, temporal_pyramid_max
 from contrastlab.models.resnet1d import check_signal_batch
 
 
@@ -73,12 +78,14 @@ class TS2VecEncoder(nn.Module):
     Args:
         in_channels: ``C``, values per timestamp.
         hidden_dim: width of the input projection and of the ``depth`` hidden blocks.
-        repr_dim: channels of every timestamp representation; ``feature_dim = repr_dim``.
+        repr_dim: channels of every timestamp representation.
         depth: hidden residual blocks (dilations ``1, 2, ..., 2^(depth - 1)``, then ``2^depth``
             for the output block).
         kernel_size: odd kernel of every dilated convolution.
         mask_probability: probability that a latent timestamp is zeroed during training.
         dropout: dropout probability on the output representations.
+        pyramid: segment counts of :meth:`encode`'s max pooling over time;
+            ``feature_dim = repr_dim * sum(pyramid)``.
     """
 
     def __init__(
@@ -90,6 +97,7 @@ class TS2VecEncoder(nn.Module):
         kernel_size: int = 3,
         mask_probability: float = 0.5,
         dropout: float = 0.1,
+        pyramid: tuple[int, ...] | list[int] = (1,),
     ) -> None:
         super().__init__()
         _check_options(
@@ -100,6 +108,7 @@ class TS2VecEncoder(nn.Module):
             if not 0 <= value < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")
         self.in_channels = in_channels
+        self.pyramid = check_pyramid(pyramid)
         self.mask_probability = mask_probability
         self.input_projection = nn.Linear(in_channels, hidden_dim)
         widths = [hidden_dim] * depth + [repr_dim]
@@ -110,7 +119,7 @@ class TS2VecEncoder(nn.Module):
             previous = width
         self.blocks = nn.Sequential(*blocks)
         self.dropout = nn.Dropout(dropout)
-        self.feature_dim: int = repr_dim
+        self.feature_dim: int = repr_dim * sum(self.pyramid)
         self.min_input_length: int = 1
 
     def timestamp_mask(self, batch_size: int, length: int, device: torch.device) -> torch.Tensor:
@@ -130,6 +139,7 @@ class TS2VecEncoder(nn.Module):
         return self.dropout(representations)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Full-series representation ``[B, repr_dim]``: the maximum over time of the unmasked
-        ``[B, L, repr_dim]``."""
-        return self.forward(x, mask=False).amax(dim=1)
+        """Instance representation ``[B, feature_dim]``: the unmasked ``[B, L, repr_dim]``
+        max-pooled over the time segments of ``pyramid`` (series of at least ``max(pyramid)``
+        timestamps)."""
+        return temporal_pyramid_max(self.forward(x, mask=False), self.pyramid)

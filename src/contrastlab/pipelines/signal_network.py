@@ -55,6 +55,7 @@ from contrastlab.data.spectra import EnvelopeSpectrum, FFTMagnitude, PerWindowSt
 from contrastlab.losses.cpc import CPCLoss
 from contrastlab.models.cpc import CPC
 from contrastlab.models.heads import linear_head, mlp_head
+from contrastlab.models.pyramid_pooling import check_pyramid
 from contrastlab.models.resnet1d import ResNet1d
 from contrastlab.models.ts2vec import TS2VecEncoder
 from contrastlab.models.wdcnn import WDCNN
@@ -166,6 +167,7 @@ def default_backbone_options(
     ts2vec_hidden_dim: int = 64,
     ts2vec_repr_dim: int = 320,
     ts2vec_depth: int = 10,
+    ts2vec_pyramid: Sequence[int] = (1,),
 ) -> dict[str, Any]:
     """Constructor options of ``backbone`` suited to front-end outputs of ``length`` steps.
 
@@ -177,8 +179,9 @@ def default_backbone_options(
       shorter than 256 steps the stem keeps the full resolution (stride 1, no max-pool).
     - ``cpc``: latent / context sizes, ``K`` steps, ``N`` negatives, and strides from
       (4, 2, 2, 2) reduced until at least ``2 (K + 1)`` latent steps remain.
-    - ``ts2vec``: hidden width, representation size and depth (the paper's 64, 320, 10); the
-      encoder keeps the length, so any ``length`` works.
+    - ``ts2vec``: hidden width, representation size and depth (the paper's 64, 320, 10) and the
+      segment counts of the pooling over time (``(1,)``: the paper's maximum over the series);
+      the encoder keeps the length, so any ``length`` of at least ``max(pyramid)`` works.
     """
     check_choice("backbone", backbone, BACKBONES)
     if backbone == "mlp":
@@ -202,7 +205,18 @@ def default_backbone_options(
             "stem_pool": not short,
         }
     if backbone == "ts2vec":
-        return {"hidden_dim": ts2vec_hidden_dim, "repr_dim": ts2vec_repr_dim, "depth": ts2vec_depth}
+        pyramid = list(check_pyramid(ts2vec_pyramid, "--ts2vec_pyramid"))
+        if length < max(pyramid):
+            raise ValueError(
+                f"--ts2vec_pyramid {','.join(map(str, pyramid))} pools series of {length} "
+                f"timestamps into {max(pyramid)} segments: use at most {length} segments"
+            )
+        return {
+            "hidden_dim": ts2vec_hidden_dim,
+            "repr_dim": ts2vec_repr_dim,
+            "depth": ts2vec_depth,
+            "pyramid": pyramid,
+        }
     strides = _cpc_strides(length, cpc_steps)
     return {
         "latent_dim": cpc_latent_dim,

@@ -19,7 +19,7 @@ then circular shift, jitter, scaling, time and frequency masking).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from contrastlab.data.splits import LabeledTensors
 from contrastlab.evaluation.linear_probe import LinearProbeResult
 from contrastlab.evaluation.plots import plot_training_curves, plot_tsne
 from contrastlab.methods import ContrastiveViewsMethod, CPCMethod, SiameseMethod, TS2VecMethod
+from contrastlab.models.pyramid_pooling import check_pyramid
 from contrastlab.pipelines.signal_network import (
     BACKBONES,
     HEADS,
@@ -64,9 +65,10 @@ class SignalConfig(TrainConfig):
     ``tilt_db`` set the physical augmentations (0 switches one off); ``--no-augment`` drops
     every augmentation. The SimCLR / SupCon loss is scaled by ``temp / base_temp``
     (SupContrast's convention, base temperature 0.07; ``base_temp = temp`` gives NT-Xent proper).
-    ``ts2vec_*`` size TS2Vec's encoder; ``--ts2vec_average`` encodes with the average of its
-    weights over all training steps, as TS2Vec's code does (measured worse with the loop's SGD
-    on UCR, see docs/bearing.md, hence off).
+    ``ts2vec_*`` size TS2Vec's encoder (``ts2vec_pyramid``: segment counts of its pooling over
+    time, :mod:`contrastlab.models.pyramid_pooling`); ``--ts2vec_average`` encodes with the
+    average of its weights over all training steps, as TS2Vec's code does (measured worse with
+    the loop's SGD on UCR, see docs/bearing.md, hence off).
     """
 
     method: str = "simclr"
@@ -88,6 +90,7 @@ class SignalConfig(TrainConfig):
     ts2vec_repr_dim: int = 320
     ts2vec_depth: int = 10
     ts2vec_average: bool = False
+    ts2vec_pyramid: list[int] = field(default_factory=lambda: [1])
     eval_batch_size: int = 512
     base_temp: float = 0.07
     tsne: bool = True
@@ -120,6 +123,7 @@ class SignalConfig(TrainConfig):
         ):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        check_pyramid(self.ts2vec_pyramid, "--ts2vec_pyramid")
         if self.cpc_context_dim < 1 or self.eval_batch_size < 1:
             raise ValueError("--cpc_context_dim and --eval_batch_size must be >= 1")
 
@@ -151,6 +155,7 @@ class SignalConfig(TrainConfig):
             ts2vec_hidden_dim=self.ts2vec_hidden_dim,
             ts2vec_repr_dim=self.ts2vec_repr_dim,
             ts2vec_depth=self.ts2vec_depth,
+            ts2vec_pyramid=self.ts2vec_pyramid,
         )
         return make_spec(
             backbone,
