@@ -105,7 +105,13 @@ def test_linear_knn_and_plot_on_a_checkpoint(pretrained: Path, tmp_path: Path, c
         == 0
     )
     assert {"test_top1", "test_top5", "val_top1"} <= set(summary(out))
-    assert run("knn", *TINY, "--ckpt", str(pretrained / "last.pth")) == 0
+    # TINY is a pretraining option list: knn uses none of its training options or --model.
+    with pytest.warns(UserWarning) as caught:
+        assert run("knn", *TINY, "--ckpt", str(pretrained / "last.pth")) == 0
+    (ignored,) = [str(w.message) for w in caught if "ignores" in str(w.message)]
+    assert ignored.startswith(
+        "contrastlab knn ignores --batch_size, --learning_rate, --model, --knn_every:"
+    )
     assert "knn_test_top1" in capsys.readouterr().out
     (pretrained / "training_curves.png").unlink()
     assert run("plot", str(pretrained)) == 0

@@ -3,10 +3,43 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import warnings
 from pathlib import Path
 
 from contrastlab.cli.options import add_config_options, config_from_args
+
+# What linear / knn act on; every other option shapes pretraining, and the checkpoint decides the
+# network (model, stem, head, feat_dim). Giving one of those is allowed (SupContrast's scripts
+# pass one option list to every command) but warned about.
+_EVALUATION_OPTIONS = frozenset(
+    {"ckpt", "dataset", "data_folder", "download", "val_size", "size", "seed", "device",
+     "threads", "eval_batch_size", "progress"}
+)  # fmt: skip
+_LINEAR_OPTIONS = frozenset(
+    {"out", "epochs", "learning_rate", "batch_size", "linear_epochs", "linear_learning_rate",
+     "linear_batch_size"}
+)  # fmt: skip
+USED_OPTIONS = {
+    "linear": _EVALUATION_OPTIONS | _LINEAR_OPTIONS,
+    "knn": _EVALUATION_OPTIONS | {"knn_k"},
+}
+
+
+def warn_ignored_options(command: str, args: argparse.Namespace, config_class: type) -> None:
+    """Warn about the options given to ``command`` that it does not use (``USED_OPTIONS``)."""
+    ignored = [
+        f"--{field.name}"
+        for field in dataclasses.fields(config_class)
+        if field.name not in USED_OPTIONS[command] and getattr(args, field.name, None) is not None
+    ]
+    if ignored:
+        warnings.warn(
+            f"contrastlab {command} ignores {', '.join(ignored)}: pretraining options (the "
+            "checkpoint decides the network)",
+            stacklevel=2,
+        )
 
 
 def _print_summary(summary: dict) -> None:
@@ -34,6 +67,7 @@ def _ce(args: argparse.Namespace) -> int:
 def _linear(args: argparse.Namespace) -> int:
     from contrastlab.pipelines.image import ImageConfig, linear_eval
 
+    warn_ignored_options("linear", args, ImageConfig)
     # As in main_linear, --epochs, --learning_rate and --batch_size are the classifier's.
     linear_options = {
         f"linear_{name}": getattr(args, name)
@@ -47,6 +81,7 @@ def _linear(args: argparse.Namespace) -> int:
 def _knn(args: argparse.Namespace) -> int:
     from contrastlab.pipelines.image import ImageConfig, knn_eval
 
+    warn_ignored_options("knn", args, ImageConfig)
     accuracies = knn_eval(config_from_args(ImageConfig, args))
     print(json.dumps({f"knn_{split}_top1": value for split, value in accuracies.items()}, indent=2))
     return 0

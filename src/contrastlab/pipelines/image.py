@@ -232,9 +232,10 @@ def _encode(
     transform: nn.Module,
     batch_size: int,
     splits: tuple[str, ...] = ("train", "val", "test"),
+    progress: bool = False,
 ) -> dict[str, torch.Tensor]:
     transform = transform.to(_module_device(encoder))
-    return encode_splits(encoder, data, batch_size, splits, transform=transform)
+    return encode_splits(encoder, data, batch_size, splits, transform=transform, progress=progress)
 
 
 def _write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
@@ -458,8 +459,9 @@ def linear_eval(config: ImageConfig, data: DataSplits | None = None) -> dict[str
     """Linear probe on the frozen encoder (main_linear): epoch chosen on val, test scored once."""
     model, spec, data, transform = _evaluation_setup(config, data)
     features = _encode(
-        model.encoder, data, transform, config.eval_batch_size, _evaluated_splits(data)
-    )
+        model.encoder, data, transform, config.eval_batch_size, _evaluated_splits(data),
+        progress=config.progress,
+    )  # fmt: skip
     result = probe_splits(
         linear_probe,
         features,
@@ -496,7 +498,9 @@ def knn_eval(config: ImageConfig) -> dict[str, Any]:
     train features."""
     model, _, data, transform = _evaluation_setup(config, None)
     splits = _evaluated_splits(data)
-    features = _encode(model.encoder, data, transform, config.eval_batch_size, splits)
+    features = _encode(
+        model.encoder, data, transform, config.eval_batch_size, splits, progress=config.progress
+    )
     k = min(config.knn_k, len(data.train))
     return {
         split: knn_accuracy(
