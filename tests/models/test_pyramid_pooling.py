@@ -15,19 +15,18 @@ def pyramid_by_hand(r: torch.Tensor, segments: list[int]) -> torch.Tensor:
     """Segment k of s over L timestamps: the first L mod s segments hold ceil(L / s) timestamps,
     the others floor(L / s); one maximum per segment and channel, level by level."""
     batch, length, channels = r.shape
-    out = []
+    out = torch.empty(batch, channels * sum(segments), dtype=r.dtype)
+    column = 0
     for s in segments:
-        sizes = [length // s + (1 if k < length % s else 0) for k in range(s)]
         start = 0
-        for size in sizes:
-            out.append(torch.stack([
-                torch.tensor([max(r[b, t, d].item() for t in range(start, start + size))
-                              for d in range(channels)])
-                for b in range(batch)
-            ]))  # fmt: skip
-            start += size
+        for k in range(s):
+            size = length // s + (1 if k < length % s else 0)
+            for b in range(batch):
+                for d in range(channels):
+                    out[b, column + d] = max(r[b, t, d].item() for t in range(start, start + size))
+            start, column = start + size, column + channels
         assert start == length
-    return torch.cat(out, dim=1).to(r.dtype)
+    return out
 
 
 @pytest.mark.parametrize(
