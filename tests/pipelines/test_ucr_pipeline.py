@@ -98,7 +98,8 @@ def test_ucr_command_with_ts2vec_on_a_tiny_set(tmp_path: Path, capsys):
     run_dir = tmp_path / "run"
     args = ["ucr", "--dataset", "Tiny", "--data", str(tmp_path / "data"), "--method", "ts2vec"]
     small = ["--iters", "3", "--ts2vec_depth", "2", "--ts2vec_hidden_dim", "8",
-             "--ts2vec_repr_dim", "16", "--ts2vec_average", "--probe_epochs", "3"]  # fmt: skip
+             "--ts2vec_repr_dim", "16", "--ts2vec_average", "--probe_epochs", "3",
+             "--ts2vec_pyramid", "1,2,4"]  # fmt: skip
     assert main([*args, *small, "--no-tsne", "--no-progress", "--out", str(run_dir)]) == 0
     summary = json.loads((run_dir / "summary.json").read_text())
     assert json.loads(capsys.readouterr().out) == summary
@@ -113,9 +114,9 @@ def test_ucr_command_with_ts2vec_on_a_tiny_set(tmp_path: Path, capsys):
     checkpoint = load_checkpoint(run_dir / "last.pth")
     assert int(checkpoint["method"]["n_averaged"]) == 3  # --ts2vec_average: one per step
     assert checkpoint["model_spec"]["backbone_options"] == {
-        "hidden_dim": 8, "repr_dim": 16, "depth": 2, "pyramid": [1, 2, 4, 8],
+        "hidden_dim": 8, "repr_dim": 16, "depth": 2, "pyramid": [1, 2, 4],
     }  # fmt: skip
-    assert summary["pyramid"] == [1, 2, 4, 8]
+    assert summary["pyramid"] == [1, 2, 4]
     assert 0 <= summary["svm_full_series_max"]["test_top1"] <= 100
 
 
