@@ -9,8 +9,10 @@ and all ``sum_j s_j`` vectors are concatenated, level by level, segment by segme
     out[b] = [ max_{t in seg(1, 1)} r[b, t], ..., max_{t in seg(m, s_m)} r[b, t] ]   # [D sum s_j]
 
 ``(1,)`` is the plain maximum over all timestamps (TS2Vec's full-series encoding). Finer levels
-keep the coarse position of a pattern, which a global maximum discards; on series whose classes
-differ by *where* a shape bends (UCR ArrowHead) this is what the classifier needs.
+keep the coarse position of a pattern, which a global maximum discards: that helps where series
+are aligned in time and classes differ by *where* a shape bends (UCR ArrowHead: +6 points) and
+hurts where they are not (UCR OSULeaf, outlines starting anywhere: -15 points); see
+docs/bearing.md.
 """
 
 from __future__ import annotations
