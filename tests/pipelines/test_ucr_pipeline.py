@@ -21,6 +21,7 @@ from contrastlab.pipelines.ucr import (
     TS2VEC_DEFAULTS,
     UCRConfig,
     full_series_max,
+    run_ucr,
     svm_accuracy,
     training_epochs,
 )
@@ -118,6 +119,21 @@ def test_ucr_command_with_ts2vec_on_a_tiny_set(tmp_path: Path, capsys):
     }  # fmt: skip
     assert summary["pyramid"] == [1, 2, 4]
     assert 0 <= summary["svm_full_series_max"]["test_top1"] <= 100
+
+
+def test_pyramid_run_also_scores_the_full_series_maximum_of_the_same_encoder(tmp_path: Path):
+    write_tiny_set(tmp_path / "data")
+    common = dict(
+        dataset="Tiny", data=str(tmp_path / "data"), method="ts2vec", iters=2, batch_size=8,
+        ts2vec_depth=1, ts2vec_hidden_dim=4, ts2vec_repr_dim=6, probe_epochs=2, tsne=False,
+        progress=False,
+    )  # fmt: skip
+    pyramid = run_ucr(UCRConfig(**common, ts2vec_pyramid=[1, 2, 4], out=str(tmp_path / "p")))
+    plain = run_ucr(UCRConfig(**common, out=str(tmp_path / "m")))
+    assert pyramid["pyramid"] == [1, 2, 4] and plain["pyramid"] == [1]
+    assert "svm_full_series_max" not in plain  # nothing to compare with
+    assert pyramid["final_loss"] == plain["final_loss"]  # pooling does not touch training
+    assert pyramid["svm_full_series_max"] == plain["svm"]
 
 
 @pytest.mark.parametrize("pyramid", [[1, 2, 4, 8], [2, 4], [3, 1]])

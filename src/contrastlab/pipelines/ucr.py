@@ -167,20 +167,19 @@ def run_ucr(config: UCRConfig) -> dict[str, Any]:
     svm_top1, svm_c = svm_accuracy(
         train_features, official_train.labels, features["test"], data.test.labels, seed=config.seed
     )  # fmt: skip
-    pyramid = getattr(encoder.backbone, "pyramid", (1,))
-    svm_extra = {}
-    if tuple(pyramid) != (1,):
+    pyramid = getattr(encoder.backbone, "pyramid", None)  # TS2Vec encoders only
+    svm_extra: dict[str, Any] = {} if pyramid is None else {"pyramid": list(pyramid)}
+    if pyramid is not None and tuple(pyramid) != (1,):
         paper_top1, paper_c = svm_accuracy(
             full_series_max(train_features, pyramid), official_train.labels,
             full_series_max(features["test"], pyramid), data.test.labels, seed=config.seed,
         )  # fmt: skip
-        svm_extra = {"svm_full_series_max": {"test_top1": paper_top1, "C": paper_c}}
+        svm_extra["svm_full_series_max"] = {"test_top1": paper_top1, "C": paper_c}
     probe = probe_splits(linear_probe, features, data, epochs=config.probe_epochs, seed=config.seed)
     summary = {
         "dataset": config.dataset,
         "method": config.method,
         "model": config.backbone,
-        "pyramid": list(pyramid),
         "input": config.input,
         "series": {
             "official_train": len(official_train),
