@@ -21,7 +21,6 @@ it with the raw figures as JSON to ``--out``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import sys
@@ -32,14 +31,12 @@ from pathlib import Path
 
 import torch
 
-from contrastlab.data.signal_sources import load_signal_source
-from contrastlab.data.splits import LabeledTensors
 from contrastlab.models.pyramid_pooling import temporal_pyramid_max
-from contrastlab.pipelines.signal_pretrain import pretrain_encoder
-from contrastlab.pipelines.ucr import TS2VEC_DEFAULTS, UCRConfig, svm_accuracy, training_epochs
+from contrastlab.pipelines.ucr import TS2VEC_DEFAULTS, UCRConfig, pretrain_ucr, svm_accuracy
 
 Pooling = Callable[[torch.Tensor], torch.Tensor]
 
+PYRAMIDS = ((1, 2), (1, 2, 4), (1, 2, 4, 8), (1, 2, 4, 8, 16))
 POOLINGS: dict[str, Pooling] = {
     "max": lambda r: r.amax(dim=1),
     "mean": lambda r: r.mean(dim=1),
@@ -48,9 +45,11 @@ POOLINGS: dict[str, Pooling] = {
         f"pyramid {','.join(map(str, levels))}": (
             lambda r, levels=levels: temporal_pyramid_max(r, levels)
         )
-        for levels in ((1, 2), (1, 2, 4), (1, 2, 4, 8), (1, 2, 4, 8, 16))
+        for levels in PYRAMIDS
     },
 }
+# Series must be at least as long as a pooling's finest level has segments.
+MIN_LENGTH = {f"pyramid {','.join(map(str, levels))}": max(levels) for levels in PYRAMIDS}
 
 
 @torch.no_grad()
@@ -66,25 +65,16 @@ def run_seed(dataset: str, data_dir: str | None, seed: int) -> dict[str, float]:
         dataset=dataset, data=data_dir, method="ts2vec", seed=seed, threads=1, progress=False,
         tsne=False, **TS2VEC_DEFAULTS,  # type: ignore[arg-type]
     )  # fmt: skip
-    config.validate()
-    config.apply_threads()
-    data = load_signal_source("ucr", data_dir, dataset=dataset, val_fraction=config.val_fraction,
-                              seed=seed)  # fmt: skip
-    train = LabeledTensors(
-        torch.cat([data.train.inputs, data.val.inputs]),
-        torch.cat([data.train.labels, data.val.labels]),
-    )
-    length = int(train.inputs.shape[2])
-    spec = config.network_spec(int(train.inputs.shape[1]), length)
-    config = dataclasses.replace(config, epochs=training_epochs(config, len(train)))
     with tempfile.TemporaryDirectory() as run_dir:
-        encoder, _ = pretrain_encoder(config, train, spec, Path(run_dir))
+        pretrained = pretrain_ucr(config, Path(run_dir))
+    encoder, train, data = pretrained.encoder, pretrained.official_train, pretrained.data
+    length = int(train.inputs.shape[2])
     train_r = timestamp_representations(encoder, train.inputs)
     test_r = timestamp_representations(encoder, data.test.inputs)
     return {
         name: svm_accuracy(pool(train_r), train.labels, pool(test_r), data.test.labels, seed)[0]
         for name, pool in POOLINGS.items()
-        if name == "max" or "16" not in name or length >= 16
+        if length >= MIN_LENGTH.get(name, 1)
     }
 
 

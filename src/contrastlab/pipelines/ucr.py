@@ -25,6 +25,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,16 +33,17 @@ import torch
 
 from contrastlab._checks import check_int
 from contrastlab.data.signal_sources import load_signal_source
-from contrastlab.data.splits import LabeledTensors
+from contrastlab.data.splits import DataSplits, LabeledTensors
 from contrastlab.evaluation.features import encode_splits, extract_features
 from contrastlab.evaluation.linear_probe import linear_probe, probe_splits
+from contrastlab.pipelines.signal_network import SignalEncoder
 from contrastlab.pipelines.signal_pretrain import (
     SignalConfig,
     pretrain_encoder,
     probe_figures,
     write_run_outputs,
 )
-from contrastlab.training.loop import count_batches
+from contrastlab.training.loop import FitResult, count_batches
 
 SVM_C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4, 1e8)
 HARD_MARGIN_C = 1e8
@@ -143,16 +145,28 @@ def full_series_max(features: torch.Tensor, pyramid: list[int] | tuple[int, ...]
     return features[:, : first * width].reshape(len(features), first, width).amax(dim=1)
 
 
-def run_ucr(config: UCRConfig) -> dict[str, Any]:
-    """Pretrain on the official training series of ``config.dataset``, evaluate frozen features."""
-    started = time.perf_counter()
+@dataclass
+class UCRPretraining:
+    """What :func:`pretrain_ucr` returns: the configuration with its epochs resolved, the data
+    (train / val / test), the official training split (train + val), the trained encoder and the
+    loop's result."""
+
+    config: UCRConfig
+    data: DataSplits
+    official_train: LabeledTensors
+    encoder: SignalEncoder
+    fit_result: FitResult
+
+
+def pretrain_ucr(config: UCRConfig, run_dir: Path) -> UCRPretraining:
+    """Load ``config.dataset`` and pretrain ``config.method`` on its official training series
+    (labels unused by the self-supervised methods), checkpoints in ``run_dir``."""
     config.validate()
     config.apply_threads()
     data = load_signal_source(
         "ucr", config.data, dataset=config.dataset, val_fraction=config.val_fraction,
         seed=config.seed,
     )  # fmt: skip
-    run_dir = config.run_dir(f"ucr-{config.dataset}-{config.method}")
     official_train = LabeledTensors(
         torch.cat([data.train.inputs, data.val.inputs]),
         torch.cat([data.train.labels, data.val.labels]),
@@ -162,6 +176,16 @@ def run_ucr(config: UCRConfig) -> dict[str, Any]:
     encoder, fit_result = pretrain_encoder(
         config, official_train, spec, run_dir, checkpoint_extra={"class_names": data.class_names}
     )
+    return UCRPretraining(config, data, official_train, encoder, fit_result)
+
+
+def run_ucr(config: UCRConfig) -> dict[str, Any]:
+    """Pretrain on the official training series of ``config.dataset``, evaluate frozen features."""
+    started = time.perf_counter()
+    run_dir = config.run_dir(f"ucr-{config.dataset}-{config.method}")
+    pretrained = pretrain_ucr(config, run_dir)
+    config, data, official_train = pretrained.config, pretrained.data, pretrained.official_train
+    encoder, fit_result = pretrained.encoder, pretrained.fit_result
     features = encode_splits(encoder, data, config.eval_batch_size)
     train_features = extract_features(encoder, official_train.inputs, config.eval_batch_size)
     svm_top1, svm_c = svm_accuracy(
