@@ -12,6 +12,7 @@ from contrastlab.data.ts_file import read_ts_file, write_ts_file
 
 UNIVARIATE = """\
 # A comment line, then tags in mixed case and any order.
+%# An ARFF-style comment line (aeon's bundled UnitTest set opens with one).
 @problemName Tiny
 @timeStamps false
 @classLabel true 1 2 10

@@ -114,7 +114,7 @@ def test_bundled_sets_are_read_without_aeon_and_match_its_loader() -> None:
 
     from contrastlab.data.ts_file import read_ts_file
 
-    for name in ("ArrowHead", "ItalyPowerDemand", "BasicMotions"):
+    for name in ("ArrowHead", "ItalyPowerDemand", "BasicMotions", "UnitTest"):
         files = find_ucr_files(name, None)
         assert files is not None and files["train"].parent == ucr.aeon_bundled_dir() / name
         for split, path in files.items():

@@ -1,8 +1,9 @@
 """Reader (and writer) of the ``.ts`` time-series classification format (the UEA / UCR archive's,
 read by aeon and sktime), without either library.
 
-A file is a header of ``@tag value`` lines (tags are case-insensitive; ``#`` starts a comment
-line), ``@data``, then one series per line::
+A file is a header of ``@tag value`` lines (tags are case-insensitive; ``#`` or ARFF's ``%``
+starts a comment line, as in aeon's bundled ``UnitTest`` set), ``@data``, then one series per
+line::
 
     @problemName GunPoint
     @timeStamps false
@@ -84,7 +85,7 @@ def read_ts_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     with path.open(encoding="utf-8") as stream:
         for number, raw_line in enumerate(stream, start=1):
             line = raw_line.strip()
-            if not line or line.startswith("#"):
+            if not line or line.startswith(("#", "%")):
                 continue
             if not in_data:
                 if not line.startswith("@"):
