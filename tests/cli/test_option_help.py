@@ -251,7 +251,9 @@ def test_lookup_order_command_then_config_then_shared() -> None:
     assert help_text("learning_rate", image.ImageConfig, "ce") == ce_text
     assert "resnet1d" in str(help_text("model", ucr.UCRConfig, "ucr")).split("auto:")[1]
     assert "wdcnn for raw" in str(help_text("model", bearing.BearingConfig, "bearing"))
-    assert help_text("momentum", cpc.CPCConfig, "cpc") == "SGD momentum in [0, 1) (default 0.9)"
+    assert help_text("momentum", cpc.CPCConfig, "cpc") == (
+        "SGD momentum in [0, 1); adamw ignores it (default 0.9)"
+    )
     assert help_text("no_such_option", cpc.CPCConfig, "cpc") is None
 
 

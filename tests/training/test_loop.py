@@ -148,9 +148,39 @@ def test_epoch_batches_are_a_deterministic_partition():
         ({"epochs": 0}, "--epochs"),
         ({"learning_rate": -1.0}, "--learning_rate"),
         ({"precision": "8-bit"}, "--precision"),
+        ({"optimizer": "adam"}, "--optimizer must be one of"),
         ({"bogus": 1}, "unknown option"),
     ],
 )
 def test_bad_configuration_is_rejected(overrides, message):
     with pytest.raises(ValueError, match=message):
         config(**overrides)
+
+
+def test_adamw_trains_and_resumes_exactly(tmp_path: Path):
+    adamw = {"optimizer": "adamw", "learning_rate": 0.01}
+    straight_model = make_model()
+    straight = fit(straight_model, NoisyClassification(), make_data(), config(**adamw),
+                   tmp_path / "straight")  # fmt: skip
+    checkpoint = load_checkpoint(tmp_path / "straight" / "ckpt_epoch_2.pth")
+    assert "exp_avg_sq" in checkpoint["optimizer"]["state"][0]  # AdamW's second moment
+    assert checkpoint["config"]["optimizer"] == "adamw"
+    assert straight.history[-1]["loss"] < straight.history[0]["loss"]
+
+    resumed_model = make_model()
+    resumed = fit(resumed_model, NoisyClassification(), make_data(),
+                  config(**adamw, resume=str(tmp_path / "straight" / "ckpt_epoch_2.pth")),
+                  tmp_path / "resumed")  # fmt: skip
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in straight.history]
+    for expected, actual in zip(
+        straight_model.state_dict().values(), resumed_model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(expected, actual)
+
+
+def test_resume_with_another_optimizer_is_refused(tmp_path: Path):
+    fit(make_model(), NoisyClassification(), make_data(), config(epochs=1), tmp_path / "sgd")
+    with pytest.raises(ValueError, match=r"--optimizer sgd.*--optimizer adamw"):
+        fit(make_model(), NoisyClassification(), make_data(),
+            config(optimizer="adamw", resume=str(tmp_path / "sgd" / "last.pth")),
+            tmp_path / "adamw")  # fmt: skip

@@ -31,7 +31,7 @@ OPTION_HELP: dict[str, str] = {
         "training batch per process (the global batch under torchrun is N times this); the last "
         "partial batch is dropped, a set smaller than one batch is one batch (default {default})"
     ),
-    "learning_rate": "initial SGD learning rate (default {default})",
+    "learning_rate": "initial learning rate of the optimizer (default {default})",
     "lr_decay_epochs": (
         "comma-separated epochs after which the step schedule multiplies the learning rate by "
         "--lr_decay_rate (ignored with --cosine); default: 70, 80 and 90% of --epochs"
@@ -40,8 +40,15 @@ OPTION_HELP: dict[str, str] = {
         "decay factor in (0, 1] of each step; with --cosine the last epoch's rate is "
         "learning_rate * lr_decay_rate^3 (default {default})"
     ),
-    "weight_decay": "SGD weight decay, >= 0 (default {default})",
-    "momentum": "SGD momentum in [0, 1) (default {default})",
+    "weight_decay": (
+        "weight decay, >= 0: L2 added to the gradient with sgd, decoupled with adamw "
+        "(default {default})"
+    ),
+    "momentum": "SGD momentum in [0, 1); adamw ignores it (default {default})",
+    "optimizer": (
+        "sgd (SupContrast's: momentum, L2 weight decay) or adamw (TS2Vec's: Adam with decoupled "
+        "weight decay); the schedule sets the learning rate of either (default {default})"
+    ),
     "cosine": (
         "cosine learning-rate decay to learning_rate * lr_decay_rate^3 instead of the step decay "
         "at --lr_decay_epochs (default {default})"
@@ -360,7 +367,7 @@ CONFIG_HELP: dict[str, dict[str, str]] = {
         "model": _SIGNAL_MODELS_HELP
         + "mlp for fft and envelope inputs, wdcnn for raw and standardize (default {default})",
         "epochs": "pretraining epochs (default {default})",
-        "learning_rate": "initial SGD learning rate of pretraining (default {default})",
+        "learning_rate": "initial learning rate of pretraining (default {default})",
         "temp": "loss temperature of simclr and supcon (default {default})",
         "head": (
             "projection head: mlp (Linear-ReLU-Linear) | linear, to --feat_dim (simclr, supcon, "
@@ -385,7 +392,10 @@ CONFIG_HELP: dict[str, dict[str, str]] = {
             "(speed change, spectral tilt, circular shift, scaling, jitter, time and frequency "
             "masking); --no-augment drops every one (default {default})"
         ),
-        "weight_decay": "SGD weight decay of pretraining and fine-tuning, >= 0 (default {default})",
+        "weight_decay": (
+            "weight decay of pretraining (--optimizer) and of fine-tuning (SGD), >= 0 "
+            "(default {default})"
+        ),
         "tsne": (
             "plot t-SNEs of the frozen features (--no-plots skips every figure) (default {default})"
         ),

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import yaml
 
 from contrastlab._checks import check_int
+from contrastlab.training.optimizer import OPTIMIZERS
 from contrastlab.training.schedule import LRSchedule
 
 PRECISIONS = ("32", "16-mixed", "bf16-mixed")
@@ -34,6 +35,7 @@ class TrainConfig:
     lr_decay_rate: float = 0.1
     weight_decay: float = 1e-4
     momentum: float = 0.9
+    optimizer: str = "sgd"  # or "adamw"
     cosine: bool = False
     warm: bool = False
     warm_epochs: int = 10
@@ -59,6 +61,10 @@ class TrainConfig:
                 raise ValueError(f"--{name} must be > 0, got {getattr(self, name)!r}")
         if self.weight_decay < 0 or not 0 <= self.momentum < 1:
             raise ValueError("--weight_decay must be >= 0 and --momentum in [0, 1)")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"--optimizer must be one of {list(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
         if self.precision not in PRECISIONS:
             raise ValueError(
                 f"--precision must be one of {list(PRECISIONS)}, got {self.precision!r}"

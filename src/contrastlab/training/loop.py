@@ -27,6 +27,7 @@ from contrastlab.training import distributed
 from contrastlab.training.checkpoint import load_checkpoint, save_checkpoint
 from contrastlab.training.config import TrainConfig, save_config
 from contrastlab.training.meters import AverageMeter
+from contrastlab.training.optimizer import build_optimizer
 from contrastlab.training.rng import capture_rng_state, restore_rank_rng_state, seed_everything
 
 LAST_CHECKPOINT = "last.pth"
@@ -205,11 +206,8 @@ def fit(
     method.to(device)
     model.to(device)
     parameters = [p for module in (model, method) for p in module.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(
-        parameters,
-        lr=config.learning_rate,
-        momentum=config.momentum,
-        weight_decay=config.weight_decay,
+    optimizer = build_optimizer(
+        parameters, config.optimizer, config.learning_rate, config.weight_decay, config.momentum
     )
     scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "16-mixed")
     history: list[dict[str, Any]] = []
@@ -220,6 +218,12 @@ def fit(
         missing = [key for key in ("optimizer", "epoch", "rng") if key not in checkpoint]
         if missing:
             raise ValueError(f"{config.resume} cannot be resumed: it lacks {missing}")
+        saved_optimizer = checkpoint.get("config", {}).get("optimizer", "sgd")
+        if saved_optimizer != config.optimizer:
+            raise ValueError(
+                f"{config.resume} was trained with --optimizer {saved_optimizer}, this run asks "
+                f"for --optimizer {config.optimizer}: resume with the same optimizer"
+            )
         model.load_state_dict(checkpoint["model"])
         method.load_state_dict(checkpoint.get("method", {}))
         optimizer.load_state_dict(checkpoint["optimizer"])
