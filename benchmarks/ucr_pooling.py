@@ -7,7 +7,7 @@ For every seed the encoder is pretrained once exactly as ``contrastlab ucr --met
 --seed S`` does (same recipe, same loop, so the same weights with ``--threads 1``); pooling
 happens after training and does not change it. The frozen representations ``r [N, L, 320]`` of
 the official train and test series are then pooled in several ways and each pooling is scored
-by TS2Vec's SVM protocol (:func:`contrastlab.pipelines.ucr.svm_accuracy`):
+by TS2Vec's SVM protocol (:func:`contrastlab.evaluation.svm.svm_accuracy`):
 
 - ``max``: the maximum over all timestamps (TS2Vec's full-series encoding);
 - ``mean``, ``max+mean``: the mean over time, and both concatenated;
@@ -31,8 +31,9 @@ from pathlib import Path
 
 import torch
 
+from contrastlab.evaluation.svm import svm_accuracy
 from contrastlab.models.pyramid_pooling import temporal_pyramid_max
-from contrastlab.pipelines.ucr import TS2VEC_DEFAULTS, UCRConfig, pretrain_ucr, svm_accuracy
+from contrastlab.pipelines.ucr import TS2VEC_DEFAULTS, UCRConfig, pretrain_ucr
 
 Pooling = Callable[[torch.Tensor], torch.Tensor]
 

@@ -1,6 +1,6 @@
-"""``contrastlab ucr``: TS2Vec's SVM protocol on known features, ``--iters``, the command end to
-end with ``--method ts2vec`` on a tiny .ts set written here (always runs), and with SimCLR on a
-bundled UCR set (skipped without the optional aeon extra)."""
+"""``contrastlab ucr``: ``--iters``, the command end to end with ``--method ts2vec`` on a tiny .ts
+set written here (always runs; its pooling chosen by cross-validation or fixed), and with SimCLR
+on a bundled UCR set (skipped without the optional aeon extra)."""
 
 from __future__ import annotations
 
@@ -14,45 +14,16 @@ import yaml
 
 from contrastlab.cli import main
 from contrastlab.data.ts_file import write_ts_file
+from contrastlab.evaluation.svm import HARD_MARGIN_C
 from contrastlab.models.pyramid_pooling import temporal_pyramid_max
 from contrastlab.pipelines.ucr import (
-    HARD_MARGIN_C,
-    SVM_C_GRID,
     TS2VEC_DEFAULTS,
     UCRConfig,
     full_series_max,
     run_ucr,
-    svm_accuracy,
     training_epochs,
 )
 from contrastlab.training.checkpoint import load_checkpoint
-
-
-def blobs(count: int, seed: int, shift: float) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.arange(count) % 2
-    features = torch.randn(count, 5, generator=generator) + shift * labels[:, None]
-    return features, labels
-
-
-def test_svm_separates_separable_features_with_a_cross_validated_c():
-    train_x, train_y = blobs(60, 0, shift=6.0)
-    test_x, test_y = blobs(40, 1, shift=6.0)
-    accuracy, c = svm_accuracy(train_x, train_y, test_x, test_y)
-    assert accuracy == 100.0 and c in SVM_C_GRID
-
-
-def test_svm_uses_a_hard_margin_on_tiny_training_sets():
-    train_x, train_y = blobs(8, 0, shift=6.0)  # 4 per class: no cross-validation (TS2Vec)
-    test_x, test_y = blobs(20, 1, shift=6.0)
-    accuracy, c = svm_accuracy(train_x, train_y, test_x, test_y)
-    assert c == HARD_MARGIN_C and accuracy == 100.0
-
-
-def test_svm_needs_two_classes():
-    features, _ = blobs(10, 0, shift=0.0)
-    with pytest.raises(ValueError, match="two classes"):
-        svm_accuracy(features, torch.zeros(10, dtype=torch.long), features, torch.zeros(10))
 
 
 def test_ucr_command_on_italy_power_demand(tmp_path: Path, capsys):
@@ -82,15 +53,22 @@ def test_iters_set_the_epochs():
     assert UCRConfig().backbone == "resnet1d"
 
 
-def write_tiny_set(folder: Path) -> None:
-    """Two classes told apart by frequency: 12 training and 8 test series of 24 steps."""
+def write_tiny_set(folder: Path, position_matters: bool = False) -> None:
+    """Two classes told apart by frequency (random phases), or with ``position_matters`` by the
+    half that holds a burst: 12 training and 8 test series of 24 steps."""
     rng = np.random.default_rng(0)
     times = np.linspace(0, 2 * np.pi, 24)
     folder.mkdir()
     for split, count in (("TRAIN", 12), ("TEST", 8)):
         labels = np.arange(count) % 2
-        phases = rng.uniform(0, 2 * np.pi, size=(count, 1, 1))
-        series = np.sin((1 + 2 * labels[:, None, None]) * times + phases)
+        if position_matters:
+            series = 0.1 * rng.standard_normal((count, 1, 24))
+            for index, label in enumerate(labels):
+                start = 12 * label + rng.integers(0, 8)
+                series[index, 0, start : start + 4] += 2.0
+        else:
+            phases = rng.uniform(0, 2 * np.pi, size=(count, 1, 1))
+            series = np.sin((1 + 2 * labels[:, None, None]) * times + phases)
         write_ts_file(folder / f"Tiny_{split}.ts", series, [f"c{v}" for v in labels], "Tiny")
 
 
@@ -109,16 +87,20 @@ def test_ucr_command_with_ts2vec_on_a_tiny_set(tmp_path: Path, capsys):
     assert summary["epochs"] == 3  # 12 series in batches of 8: one step per epoch
     assert 0 <= summary["svm"]["test_top1"] <= 100 and summary["svm"]["C"] == HARD_MARGIN_C
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    recipe = {key: config[key] for key in TS2VEC_DEFAULTS if key != "iters"}
-    assert recipe == {key: v for key, v in TS2VEC_DEFAULTS.items() if key != "iters"}
-    assert config["iters"] == 3  # the explicit option wins over the recipe
+    given = ("iters", "ts2vec_pyramid")
+    recipe = {key: config[key] for key in TS2VEC_DEFAULTS if key not in given}
+    assert recipe == {key: v for key, v in TS2VEC_DEFAULTS.items() if key not in given}
+    assert config["iters"] == 3 and config["ts2vec_pooling"] == "cv"  # given options win
     checkpoint = load_checkpoint(run_dir / "last.pth")
     assert int(checkpoint["method"]["n_averaged"]) == 3  # --ts2vec_average: one per step
     assert checkpoint["model_spec"]["backbone_options"] == {
         "hidden_dim": 8, "repr_dim": 16, "depth": 2, "pyramid": [1, 2, 4],
     }  # fmt: skip
-    assert summary["pyramid"] == [1, 2, 4]
-    assert 0 <= summary["svm_full_series_max"]["test_top1"] <= 100
+    # The recipe's --ts2vec_pooling cv: one of the pyramid's prefixes, each cross-validated.
+    assert list(summary["pyramid_cv_accuracy"]) == ["1", "1,2", "1,2,4"]
+    chosen = ",".join(map(str, summary["pyramid"]))
+    assert summary["pyramid_cv_accuracy"][chosen] == max(summary["pyramid_cv_accuracy"].values())
+    assert ("svm_full_series_max" in summary) == (summary["pyramid"] != [1])
 
 
 def test_pyramid_run_also_scores_the_full_series_maximum_of_the_same_encoder(tmp_path: Path):
@@ -134,6 +116,32 @@ def test_pyramid_run_also_scores_the_full_series_maximum_of_the_same_encoder(tmp
     assert "svm_full_series_max" not in plain  # nothing to compare with
     assert pyramid["final_loss"] == plain["final_loss"]  # pooling does not touch training
     assert pyramid["svm_full_series_max"] == plain["svm"]
+
+
+def test_cross_validated_pooling_scores_what_a_fixed_run_of_the_chosen_pyramid_scores(
+    tmp_path: Path,
+):
+    write_tiny_set(tmp_path / "data", position_matters=True)
+    common = dict(
+        dataset="Tiny", data=str(tmp_path / "data"), method="ts2vec", iters=2, batch_size=8,
+        ts2vec_depth=1, ts2vec_hidden_dim=4, ts2vec_repr_dim=6, probe_epochs=2, tsne=False,
+        progress=False,
+    )  # fmt: skip
+    # Series of 24 timestamps: the levels 32 and 64 cannot be cut, so they are no candidates.
+    chosen = run_ucr(UCRConfig(**common, ts2vec_pooling="cv", ts2vec_pyramid=[1, 2, 4, 32, 64],
+                               out=str(tmp_path / "cv")))  # fmt: skip
+    assert list(chosen["pyramid_cv_accuracy"]) == ["1", "1,2", "1,2,4"]
+    assert chosen["pyramid"] != [1]  # the maximum alone cannot tell which half holds the burst
+    cv_config = yaml.safe_load((tmp_path / "cv" / "config.yaml").read_text())
+    assert cv_config["ts2vec_pyramid"] == [1, 2, 4]
+    fixed = run_ucr(UCRConfig(**common, ts2vec_pyramid=chosen["pyramid"], out=str(tmp_path / "f")))
+    assert "pyramid_cv_accuracy" not in fixed
+    assert fixed["final_loss"] == chosen["final_loss"]  # pooling does not touch training
+    assert fixed["svm"] == chosen["svm"] and fixed["linear_probe"] == chosen["linear_probe"]
+    with pytest.raises(ValueError, match="--ts2vec_pyramid 1,2,4,32 pools series of 24"):
+        run_ucr(UCRConfig(**common, ts2vec_pyramid=[1, 2, 4, 32], out=str(tmp_path / "x")))
+    with pytest.raises(ValueError, match="--ts2vec_pooling must be one of"):
+        UCRConfig(ts2vec_pooling="test").validate()
 
 
 @pytest.mark.parametrize("pyramid", [[1, 2, 4, 8], [2, 4], [3, 1]])
