@@ -250,7 +250,8 @@ class SignalEncoder(nn.Module):
 
     For a CPC backbone the features are its pooled context (:meth:`CPC.encode`), and
     :meth:`latents_and_context` gives ``(z [B, T, D], c [B, T, H])`` for the CPC loss. For a
-    TS2Vec backbone the features are its full-series encoding (:meth:`TS2VecEncoder.encode`), and
+    TS2Vec backbone the features are its representations max-pooled over time
+    (:meth:`TS2VecEncoder.encode`: over its pyramid, by default the full-series maximum), and
     :meth:`timestamps` gives the per-timestamp representations ``[B, L', D]``.
     """
 
