@@ -68,8 +68,10 @@ def cross_validated_svm_accuracy(
 
     Fewer than 50 series (or a class of one): leave-one-out, every series held out once.
     Otherwise ``repeats`` rounds of stratified k-fold (``k = min(5, smallest class)``, shuffled
-    by ``seed``), the ``C`` search running inside each fold's training part. Every held-out
-    prediction counts once per round: the result is ``100 * correct / predictions``.
+    by ``seed``). Each fold's training part goes through the whole protocol of
+    :func:`svm_accuracy` (a ``C`` search, or the hard margin when that part is small), so the
+    estimate includes the choice of ``C``. Every held-out prediction counts once per round: the
+    result is ``100 * correct / predictions``.
     """
     from sklearn.model_selection import LeaveOneOut, RepeatedStratifiedKFold
 
