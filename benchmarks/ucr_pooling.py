@@ -12,7 +12,10 @@ by TS2Vec's SVM protocol (:func:`contrastlab.evaluation.svm.svm_accuracy`):
 - ``max``: the maximum over all timestamps (TS2Vec's full-series encoding);
 - ``mean``, ``max+mean``: the mean over time, and both concatenated;
 - ``pyramid 1,2`` ... ``pyramid 1,2,4,8,16``: temporal pyramid max pooling
-  (:func:`contrastlab.models.pyramid_pooling.temporal_pyramid_max`).
+  (:func:`contrastlab.models.pyramid_pooling.temporal_pyramid_max`);
+- ``cv``: the recipe's ``--ts2vec_pooling cv``, the prefix of the pyramid that cross-validation on
+  the official training split keeps (:mod:`contrastlab.evaluation.pyramid_selection`); the same
+  figure as the run's ``summary.json``.
 
 Prints one markdown table (mean ± sample std over the seeds and every seed's figure) and writes
 it with the raw figures as JSON to ``--out``.
@@ -31,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from contrastlab.evaluation.pyramid_selection import select_pyramid_depth
 from contrastlab.evaluation.svm import svm_accuracy
 from contrastlab.models.pyramid_pooling import temporal_pyramid_max
 from contrastlab.pipelines.ucr import TS2VEC_DEFAULTS, UCRConfig, pretrain_ucr
@@ -72,11 +76,18 @@ def run_seed(dataset: str, data_dir: str | None, seed: int) -> dict[str, float]:
     length = int(train.inputs.shape[2])
     train_r = timestamp_representations(encoder, train.inputs)
     test_r = timestamp_representations(encoder, data.test.inputs)
-    return {
+    scores = {
         name: svm_accuracy(pool(train_r), train.labels, pool(test_r), data.test.labels, seed)[0]
         for name, pool in POOLINGS.items()
         if length >= MIN_LENGTH.get(name, 1)
     }
+    pyramid = pretrained.config.ts2vec_pyramid  # the recipe's, cut to the levels that fit
+    train_f, test_f = temporal_pyramid_max(train_r, pyramid), temporal_pyramid_max(test_r, pyramid)
+    chosen = select_pyramid_depth(train_f, train.labels, pyramid, seed).columns
+    scores["cv"] = svm_accuracy(
+        train_f[:, :chosen], train.labels, test_f[:, :chosen], data.test.labels, seed
+    )[0]
+    return scores
 
 
 def markdown_table(dataset: str, results: dict[int, dict[str, float]]) -> str:
