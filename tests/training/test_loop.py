@@ -178,9 +178,11 @@ def test_adamw_trains_and_resumes_exactly(tmp_path: Path):
         assert torch.equal(expected, actual)
 
 
-def test_resume_with_another_optimizer_is_refused(tmp_path: Path):
-    fit(make_model(), NoisyClassification(), make_data(), config(epochs=1), tmp_path / "sgd")
+def test_resume_with_another_optimizer_is_refused_and_leaves_the_run_as_it_was(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    fit(make_model(), NoisyClassification(), make_data(), config(epochs=1), run_dir)
+    saved = (run_dir / "config.yaml").read_text()
     with pytest.raises(ValueError, match=r"--optimizer sgd.*--optimizer adamw"):
         fit(make_model(), NoisyClassification(), make_data(),
-            config(optimizer="adamw", resume=str(tmp_path / "sgd" / "last.pth")),
-            tmp_path / "adamw")  # fmt: skip
+            config(optimizer="adamw", resume=str(run_dir / "last.pth")), run_dir)  # fmt: skip
+    assert (run_dir / "config.yaml").read_text() == saved  # still the run's own options

@@ -10,25 +10,31 @@ from contrastlab.training.optimizer import build_optimizer
 W0, G, LR, DECAY = 2.0, -0.5, 0.1, 0.3
 
 
-def one_step(name: str, momentum: float = 0.9) -> float:
+def steps(name: str, count: int = 1, momentum: float = 0.9) -> float:
+    """The weight after ``count`` steps from ``W0``, each with the gradient ``G``."""
     weight = torch.nn.Parameter(torch.tensor([W0], dtype=torch.float64))
     optimizer = build_optimizer([weight], name, LR, DECAY, momentum)
-    weight.grad = torch.tensor([G], dtype=torch.float64)
-    optimizer.step()
+    for _ in range(count):
+        weight.grad = torch.tensor([G], dtype=torch.float64)
+        optimizer.step()
     return float(weight)
 
 
-def test_sgd_first_step_adds_l2_decay_to_the_gradient():
-    # The momentum buffer starts as the decayed gradient itself.
-    assert one_step("sgd") == pytest.approx(W0 - LR * (G + DECAY * W0), abs=1e-15)
+def test_sgd_adds_l2_decay_to_the_gradient_and_carries_momentum():
+    # Step 1: the buffer is the decayed gradient itself; step 2 adds 0.9 of it again.
+    buffer = G + DECAY * W0
+    w1 = W0 - LR * buffer
+    buffer = 0.9 * buffer + G + DECAY * w1
+    assert steps("sgd", 1) == pytest.approx(w1, abs=1e-15)
+    assert steps("sgd", 2) == pytest.approx(w1 - LR * buffer, abs=1e-15)
 
 
 def test_adamw_first_step_is_a_unit_step_plus_decoupled_decay():
     # First step: m_hat = g and v_hat = g^2, so m_hat / (sqrt(v_hat) + eps) is sign(g) up to eps;
     # the decay shrinks the weight by lr * decay * w, independently of the gradient.
     expected = W0 * (1 - LR * DECAY) - LR * G / (abs(G) + 1e-8)
-    assert one_step("adamw") == pytest.approx(expected, abs=1e-12)
-    assert one_step("adamw", momentum=0.0) == one_step("adamw", momentum=0.5)  # momentum unused
+    assert steps("adamw") == pytest.approx(expected, abs=1e-12)
+    assert steps("adamw", 2, momentum=0.0) == steps("adamw", 2, momentum=0.5)  # momentum unused
 
 
 def test_unknown_optimizer_is_named():

@@ -166,6 +166,22 @@ class _RunLogger:
             self.writer.close()
 
 
+def _resumable_checkpoint(config: TrainConfig, device: torch.device) -> dict[str, Any]:
+    """``config.resume`` loaded, or ValueError when it cannot continue this run: optimizer state,
+    epoch or RNG state missing, or another ``--optimizer`` (its state would not fit)."""
+    checkpoint = load_checkpoint(config.resume, map_location=device)
+    missing = [key for key in ("optimizer", "epoch", "rng") if key not in checkpoint]
+    if missing:
+        raise ValueError(f"{config.resume} cannot be resumed: it lacks {missing}")
+    saved_optimizer = (checkpoint.get("config") or {}).get("optimizer", "sgd")
+    if saved_optimizer != config.optimizer:
+        raise ValueError(
+            f"{config.resume} was trained with --optimizer {saved_optimizer}, this run asks for "
+            f"--optimizer {config.optimizer}: resume with the same optimizer"
+        )
+    return checkpoint
+
+
 def fit(
     model: nn.Module,
     method: nn.Module,
@@ -199,6 +215,8 @@ def fit(
     device = resolve_device(config.device)
     config.apply_threads()
     seed_everything(config.seed + distributed.rank())
+    # Checked before config.yaml is written: a refused resume leaves the run directory as it was.
+    checkpoint = _resumable_checkpoint(config, device) if config.resume else None
     if main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
@@ -213,17 +231,7 @@ def fit(
     history: list[dict[str, Any]] = []
     last_checkpoint_on_resume = None
     start_epoch = 1
-    if config.resume:
-        checkpoint = load_checkpoint(config.resume, map_location=device)
-        missing = [key for key in ("optimizer", "epoch", "rng") if key not in checkpoint]
-        if missing:
-            raise ValueError(f"{config.resume} cannot be resumed: it lacks {missing}")
-        saved_optimizer = checkpoint.get("config", {}).get("optimizer", "sgd")
-        if saved_optimizer != config.optimizer:
-            raise ValueError(
-                f"{config.resume} was trained with --optimizer {saved_optimizer}, this run asks "
-                f"for --optimizer {config.optimizer}: resume with the same optimizer"
-            )
+    if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         method.load_state_dict(checkpoint.get("method", {}))
         optimizer.load_state_dict(checkpoint["optimizer"])
