@@ -50,7 +50,7 @@ def test_position_levels_are_kept_only_where_position_tells_the_classes_apart():
     r, labels = series_with_a_bump(40, 1, where_matters=False)
     anywhere = select_pyramid_depth(temporal_pyramid_max(r, pyramid), labels, pyramid)
     assert anywhere.pyramid == (1,) and anywhere.cv_accuracy["1"] >= 90.0
-    assert anywhere.cv_accuracy["1"] == max(anywhere.cv_accuracy.values())  # ties: shallower
+    assert anywhere.cv_accuracy["1"] == max(anywhere.cv_accuracy.values())
     assert list(anywhere.cv_accuracy) == ["1", "1,2", "1,2,4"]
     assert anywhere.columns == 6  # the maximum of each of the 6 channels
 
@@ -59,6 +59,12 @@ def test_a_tie_keeps_the_shallower_pyramid(monkeypatch):
     monkeypatch.setattr(selection, "cross_validated_svm_accuracy", lambda *args, **kw: 90.0)
     choice = select_pyramid_depth(torch.randn(10, 7 * 4), torch.arange(10) % 2, (1, 2, 1))
     assert choice.pyramid == (1,) and choice.columns == 7
+
+
+def test_one_level_leaves_nothing_to_choose(monkeypatch):
+    monkeypatch.setattr(selection, "cross_validated_svm_accuracy", lambda *args, **kw: 1 / 0)
+    choice = select_pyramid_depth(torch.randn(10, 7), torch.arange(10) % 2, (1,))
+    assert choice == selection.PyramidChoice((1,), 7, {})
 
 
 def test_features_that_do_not_match_the_pyramid_are_refused():

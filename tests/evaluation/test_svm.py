@@ -11,6 +11,7 @@ from contrastlab.evaluation.svm import (
     HARD_MARGIN_C,
     SVM_C_GRID,
     cross_validated_svm_accuracy,
+    searches_c,
     svm_accuracy,
 )
 
@@ -57,16 +58,38 @@ def test_small_sets_are_cross_validated_leaving_one_series_out():
     assert cross_validated_svm_accuracy(features, labels) == pytest.approx(expected, abs=1e-12)
 
 
-def test_larger_sets_use_repeated_folds_with_the_c_search_inside():
-    separable, labels = blobs(60, 3, shift=8.0)
-    assert cross_validated_svm_accuracy(separable, labels, seed=1) == 100.0
-    noise, labels = blobs(60, 4, shift=0.0)
-    assert cross_validated_svm_accuracy(noise, labels, seed=1) < 75.0  # no signal to find
+def test_larger_sets_are_judged_by_the_c_search_itself():
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.svm import SVC
+
+    features, labels = blobs(80, 5, shift=1.0)  # overlapping: C matters
+    x, y = features.double().numpy(), labels.numpy()
+    folds = StratifiedKFold(5, shuffle=True, random_state=3)
+    # The reference: every C of the grid scored on the same 5 folds, the best mean kept.
+    best = max(cross_val_score(SVC(C=c, gamma="scale"), x, y, cv=folds).mean() for c in SVM_C_GRID)
+    assert 50 < 100 * best < 100
+    assert cross_validated_svm_accuracy(features, labels, seed=3) == pytest.approx(100 * best)
 
 
-def test_cross_validation_refuses_sets_it_cannot_split():
-    features, _ = blobs(10, 0, shift=0.0)
-    with pytest.raises(ValueError, match="at least 3 series of at least two classes"):
+def test_the_estimate_switches_where_the_protocol_stops_searching_c(monkeypatch):
+    import contrastlab.evaluation.svm as svm
+
+    calls = []
+    hard_margin = svm._hard_margin
+    monkeypatch.setattr(svm, "_hard_margin", lambda x, y: calls.append(len(y)) or hard_margin(x, y))
+    features, labels = blobs(50, 6, shift=6.0)
+    assert searches_c(labels) and not searches_c(labels[:49])
+    cross_validated_svm_accuracy(features, labels)
+    assert calls == []  # 50 series: the C search's own folds
+    cross_validated_svm_accuracy(features[:49], labels[:49])
+    assert calls == [48] * 49  # 49: leave-one-out with the hard margin
+
+
+def test_cross_validation_of_sets_with_a_class_of_one():
+    features, _ = blobs(10, 0, shift=6.0)
+    with pytest.raises(ValueError, match="at least two classes"):
         cross_validated_svm_accuracy(features, torch.zeros(10, dtype=torch.long))
-    with pytest.raises(ValueError, match="one class"):  # a class of one, held out
-        cross_validated_svm_accuracy(features[:3], torch.tensor([0, 0, 1]))
+    # Two classes, one of a single series: it is always missed, the others are predicted.
+    labels = torch.tensor([0] * 9 + [1])
+    features = torch.cat([torch.randn(9, 5), torch.full((1, 5), 6.0)])
+    assert cross_validated_svm_accuracy(features, labels) == 90.0

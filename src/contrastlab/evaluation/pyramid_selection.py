@@ -35,6 +35,7 @@ class PyramidChoice:
 
 
 def pyramid_key(pyramid: Sequence[int]) -> str:
+    """``(1, 2, 4) -> "1,2,4"``, as on the command line and in ``summary.json``."""
     return ",".join(map(str, pyramid))
 
 
@@ -56,8 +57,12 @@ def select_pyramid_depth(
     features: torch.Tensor, labels: torch.Tensor, pyramid: Sequence[int], seed: int = 0
 ) -> PyramidChoice:
     """The prefix of ``pyramid`` whose features (the leading columns of ``features [N, D
-    sum(pyramid)]``) the SVM classifies best in cross-validation on ``(features, labels)``."""
+    sum(pyramid)]``) the SVM classifies best in cross-validation on ``(features, labels [N])``.
+    A pyramid of one level leaves nothing to choose: it is returned without scoring
+    (``cv_accuracy`` empty)."""
     pyramid = check_pyramid(pyramid)
+    if len(pyramid) == 1:
+        return PyramidChoice(pyramid, prefix_columns(features, pyramid, 1), {})
     scores: dict[str, float] = {}
     best_depth, best_score = 1, -1.0
     for depth in range(1, len(pyramid) + 1):
