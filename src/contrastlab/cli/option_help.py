@@ -217,8 +217,8 @@ OPTION_HELP: dict[str, str] = {
     "ts2vec_pooling": (
         "TS2Vec: fixed pools every level of --ts2vec_pyramid; cv keeps its leading levels "
         "(1, then 1,2, ...) that the SVM classifies best in cross-validation on the official "
-        "training split (leave-one-out under 50 series); a tie keeps fewer levels "
-        "(default {default})"
+        "training split (the C search's folds, leave-one-out under 50 series); a tie keeps "
+        "fewer levels, and levels finer than the series are dropped (default {default})"
     ),
     "ts2vec_average": (
         "TS2Vec: encode with the average of the weights over all training steps, as TS2Vec's "

@@ -106,8 +106,8 @@ class TS2VecMethod(nn.Module):
                 raise TrainingDivergedError(
                     f"the TS2Vec representations of {name} became NaN or inf: lower "
                     "--learning_rate, or train with TS2Vec's own optimizer (--optimizer adamw "
-                    "--learning_rate 0.001 --lr_decay_rate 1), which copes with inputs of large "
-                    "or spiky values (or use --precision 32)"
+                    "--learning_rate 0.001 --weight_decay 0.01 --lr_decay_rate 1), which copes "
+                    "with inputs of large or spiky values (or use --precision 32)"
                 )
         loss = self.criterion(z1[:, -crops.overlap :], z2[:, : crops.overlap])
         return StepOutput(

@@ -127,11 +127,14 @@ def levels_to_consider(config: UCRConfig, length: int) -> list[int]:
 
 
 def choose_pooling(
-    config: UCRConfig, encoder: SignalEncoder, train_features: torch.Tensor, labels: torch.Tensor
+    config: UCRConfig,
+    pyramid: tuple[int, ...] | None,
+    train_features: torch.Tensor,
+    labels: torch.Tensor,
 ) -> PyramidChoice | None:
-    """With a TS2Vec encoder and ``--ts2vec_pooling cv``: the prefix of its pyramid chosen by
-    cross-validation on the official training split's ``train_features``; else None."""
-    pyramid = getattr(encoder.backbone, "pyramid", None)
+    """With a TS2Vec encoder's ``pyramid`` and ``--ts2vec_pooling cv``: the prefix of it chosen
+    by cross-validation on the official training split's ``train_features [N, D sum(pyramid)]``
+    and ``labels [N]``; else None (nothing to choose)."""
     if pyramid is None or config.ts2vec_pooling != "cv":
         return None
     return select_pyramid_depth(train_features, labels, pyramid, seed=config.seed)
@@ -196,7 +199,7 @@ def run_ucr(config: UCRConfig) -> dict[str, Any]:
     features = encode_splits(encoder, data, config.eval_batch_size)
     train_features = extract_features(encoder, official_train.inputs, config.eval_batch_size)
     pyramid = getattr(encoder.backbone, "pyramid", None)  # TS2Vec encoders only
-    choice = choose_pooling(config, encoder, train_features, official_train.labels)
+    choice = choose_pooling(config, pyramid, train_features, official_train.labels)
     if choice is not None:  # keep the chosen levels' leading columns of every split
         features = {name: split[:, : choice.columns] for name, split in features.items()}
         train_features = train_features[:, : choice.columns]
