@@ -38,13 +38,15 @@ def searches_c(labels: torch.Tensor) -> bool:
     return len(y) >= SMALL_TRAINING_SET and int(_class_counts(y).min()) >= 5
 
 
-def _c_search(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
-    """The protocol's ``C`` search, fitted: 5 stratified folds shuffled by ``seed``."""
+def _c_search(x: np.ndarray, y: np.ndarray, seed: int, refit: bool = True) -> Any:
+    """The protocol's ``C`` search, fitted: 5 stratified folds shuffled by ``seed`` (``refit``:
+    also fit the best ``C`` on all of ``x``, needed only to predict)."""
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.svm import SVC
 
     folds = StratifiedKFold(5, shuffle=True, random_state=seed)
-    return GridSearchCV(SVC(gamma="scale"), {"C": list(SVM_C_GRID)}, cv=folds).fit(x, y)
+    search = GridSearchCV(SVC(gamma="scale"), {"C": list(SVM_C_GRID)}, cv=folds, refit=refit)
+    return search.fit(x, y)
 
 
 def _hard_margin(x: np.ndarray, y: np.ndarray) -> Any:
@@ -99,7 +101,7 @@ def cross_validated_svm_accuracy(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if searches_c(labels):
-            return 100.0 * float(_c_search(x, y, seed).best_score_)
+            return 100.0 * float(_c_search(x, y, seed, refit=False).best_score_)
         correct = 0
         for held in range(len(y)):
             keep = np.arange(len(y)) != held
