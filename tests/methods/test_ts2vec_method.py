@@ -14,10 +14,11 @@ from contrastlab.data.overlapping_crops import sample_overlapping_crops, take_cr
 from contrastlab.data.splits import LabeledTensors
 from contrastlab.losses import hierarchical_contrastive_loss
 from contrastlab.methods import TS2VecMethod
+from contrastlab.methods.contract import TrainingDivergedError
 from contrastlab.models.ts2vec import TS2VecEncoder
 from contrastlab.training.checkpoint import load_checkpoint
 from contrastlab.training.config import TrainConfig
-from contrastlab.training.loop import TrainingDivergedError, fit
+from contrastlab.training.loop import fit
 
 
 def small_encoder() -> TS2VecEncoder:

@@ -11,15 +11,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from contrastlab.data.splits import LabeledTensors
+from contrastlab.methods.contract import StepOutput, TrainingDivergedError
 from contrastlab.training.checkpoint import load_checkpoint
 from contrastlab.training.config import TrainConfig, build_config
-from contrastlab.training.loop import (
-    StepOutput,
-    TrainingDivergedError,
-    count_batches,
-    epoch_batches,
-    fit,
-)
+from contrastlab.training.loop import count_batches, epoch_batches, fit
 
 
 class NoisyClassification(nn.Module):

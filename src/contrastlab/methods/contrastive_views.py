@@ -12,8 +12,8 @@ from torch import nn
 from contrastlab._checks import check_choice
 from contrastlab.data.views import MultiView
 from contrastlab.losses.supcon import supcon_loss
+from contrastlab.methods.contract import StepOutput
 from contrastlab.training.distributed import gather_no_grad, gather_with_grad
-from contrastlab.training.loop import StepOutput
 
 VIEW_METHODS = ("supcon", "simclr")
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from contrastlab.losses.cpc import CPCLoss
-from contrastlab.training.loop import StepOutput
+from contrastlab.methods.contract import StepOutput
 
 
 def find_cpc_criterion(model: nn.Module) -> CPCLoss:

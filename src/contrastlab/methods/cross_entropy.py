@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastlab.training.loop import StepOutput
+from contrastlab.methods.contract import StepOutput
 
 
 class CrossEntropyMethod(nn.Module):

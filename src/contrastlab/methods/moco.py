@@ -39,13 +39,9 @@ from contrastlab._checks import check_choice, check_int, check_positive
 from contrastlab.data.views import MultiView
 from contrastlab.losses._logsumexp import MEMORY_MODES, contrast_logsumexp
 from contrastlab.losses.info_nce import info_nce
+from contrastlab.methods.contract import StepOutput, unwrap_model
 from contrastlab.methods.shuffle_bn import shuffled_forward
 from contrastlab.training.distributed import gather_no_grad
-from contrastlab.training.loop import StepOutput
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
 def supervised_queue_loss(
@@ -141,7 +137,7 @@ class MoCoMethod(nn.Module):
         check_positive("temperature", temperature)
         check_choice("memory", memory, MEMORY_MODES)
         self.views = MultiView(augment, n_views=2)
-        self.key_encoder = copy.deepcopy(_unwrap(encoder))
+        self.key_encoder = copy.deepcopy(unwrap_model(encoder))
         for parameter in self.key_encoder.parameters():
             parameter.requires_grad_(False)
         self.momentum = float(momentum)
@@ -159,7 +155,7 @@ class MoCoMethod(nn.Module):
     @torch.no_grad()
     def momentum_update(self, encoder: nn.Module) -> None:
         """theta_k <- m * theta_k + (1 - m) * theta_q for every parameter pair (in place)."""
-        query_parameters = list(_unwrap(encoder).parameters())
+        query_parameters = list(unwrap_model(encoder).parameters())
         key_parameters = list(self.key_encoder.parameters())
         if len(query_parameters) != len(key_parameters) or any(
             q.shape != k.shape for q, k in zip(query_parameters, key_parameters, strict=True)

@@ -25,8 +25,8 @@ from torch import nn
 from contrastlab._checks import check_labels
 from contrastlab.distances.base import Distance
 from contrastlab.losses.contrastive import ContrastiveLoss
+from contrastlab.methods.contract import StepOutput
 from contrastlab.training.distributed import gather_no_grad, gather_with_grad
-from contrastlab.training.loop import StepOutput
 
 SIMILAR, DISSIMILAR = 0, 1
 

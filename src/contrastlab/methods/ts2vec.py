@@ -33,11 +33,7 @@ from torch import nn
 
 from contrastlab.data.overlapping_crops import sample_overlapping_crops, take_crops
 from contrastlab.losses.hierarchical import HierarchicalContrastiveLoss
-from contrastlab.training.loop import StepOutput, TrainingDivergedError
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+from contrastlab.methods.contract import StepOutput, TrainingDivergedError, unwrap_model
 
 
 class TS2VecMethod(nn.Module):
@@ -62,7 +58,7 @@ class TS2VecMethod(nn.Module):
         self.criterion = HierarchicalContrastiveLoss(alpha, temporal_unit)
         self.averaged: nn.Module | None = None
         if average_of is not None:
-            self.averaged = copy.deepcopy(_unwrap(average_of))
+            self.averaged = copy.deepcopy(unwrap_model(average_of))
             for parameter in self.averaged.parameters():
                 parameter.requires_grad_(False)
         self.register_buffer("n_averaged", torch.zeros((), dtype=torch.long))
@@ -72,7 +68,7 @@ class TS2VecMethod(nn.Module):
         """``theta_avg <- theta_avg + (theta - theta_avg) / n``, ``n`` counting this update."""
         if self.averaged is None:
             return
-        current = [p.detach() for p in _unwrap(model).parameters()]
+        current = [p.detach() for p in unwrap_model(model).parameters()]
         averaged = list(self.averaged.parameters())
         if [p.shape for p in current] != [p.shape for p in averaged]:
             raise ValueError(

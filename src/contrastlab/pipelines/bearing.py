@@ -69,7 +69,7 @@ from contrastlab.pipelines.signal_pretrain import (
     pretrain_encoder,
     views_augment,
 )
-from contrastlab.training.loop import resolve_device
+from contrastlab.training.devices import resolve_device
 from contrastlab.training.rng import seed_everything
 
 BEARING_SOURCES = ("cwru", "bearing-sim")

@@ -49,7 +49,8 @@ from contrastlab.models.supcon_resnet import SupCEResNet, SupConResNet
 from contrastlab.training import distributed
 from contrastlab.training.checkpoint import load_checkpoint, save_checkpoint
 from contrastlab.training.config import TrainConfig
-from contrastlab.training.loop import fit, resolve_device
+from contrastlab.training.devices import resolve_device
+from contrastlab.training.loop import fit
 from contrastlab.training.rng import seed_everything
 
 PRETRAIN_METHODS = ("supcon", "simclr", "moco")

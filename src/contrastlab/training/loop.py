@@ -8,13 +8,12 @@ bars, TensorBoard and ``metrics.jsonl``, devices and DDP — lives here, once.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from contrastlab.data.splits import LabeledTensors
+from contrastlab.methods.contract import TrainingDivergedError, unwrap_model
 from contrastlab.training import distributed
 from contrastlab.training.checkpoint import load_checkpoint, save_checkpoint
 from contrastlab.training.config import TrainConfig, save_config
+from contrastlab.training.devices import autocast_context, resolve_device
 from contrastlab.training.meters import AverageMeter
 from contrastlab.training.optimizer import build_optimizer
 from contrastlab.training.rng import capture_rng_state, restore_rank_rng_state, seed_everything
@@ -34,45 +35,10 @@ LAST_CHECKPOINT = "last.pth"
 
 
 @dataclass
-class StepOutput:
-    """What a method returns for one batch: the loss to minimise and scalars to log."""
-
-    loss: torch.Tensor
-    metrics: dict[str, float | torch.Tensor] = field(default_factory=dict)
-    batch_size: int = 1
-
-
-class TrainingDivergedError(ValueError):
-    """The loss became NaN or infinite; the last good checkpoint is left untouched."""
-
-
-@dataclass
 class FitResult:
     history: list[dict[str, Any]]
     run_dir: Path
     last_checkpoint: Path | None
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' picks this process's GPU when there is one (LOCAL_RANK under torchrun), else CPU."""
-    if name != "auto":
-        device = torch.device(name)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"--device {name} asked for, but no CUDA device is available")
-        return device
-    if torch.cuda.is_available():
-        import os
-
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return torch.device("cpu")
-
-
-def autocast_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """Autocast for '16-mixed' / 'bf16-mixed'; a no-op for '32'."""
-    if precision == "32":
-        return contextlib.nullcontext()
-    dtype = torch.float16 if precision == "16-mixed" else torch.bfloat16
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def epoch_batches(
@@ -109,10 +75,6 @@ def count_batches(n_samples: int, batch_size: int, drop_last: bool = True) -> in
     if n_full == 0:
         return 1
     return n_full if drop_last else math.ceil(n_samples / global_batch)
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
 def _prepare_model(
@@ -259,7 +221,7 @@ def fit(
     def checkpoint_state(epoch: int, rng_per_rank: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "config": config.to_dict(),
-            "model": _unwrap(wrapped).state_dict(),
+            "model": unwrap_model(wrapped).state_dict(),
             "method": method.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict(),
@@ -321,7 +283,7 @@ def fit(
             record.update({name: meter.avg for name, meter in meters.items()})
             record["epoch_seconds"] = time.perf_counter() - started
             if evaluate is not None and main_process:
-                record.update(evaluate(_unwrap(wrapped), epoch))
+                record.update(evaluate(unwrap_model(wrapped), epoch))
             history.append(record)
             logger.log(record)
             rng_per_rank = distributed.gather_objects(capture_rng_state())  # all ranks
