@@ -10,13 +10,8 @@ import torch
 from sklearn.datasets import load_digits
 
 from contrastlab.data.digits import load_digits_splits
-from contrastlab.data.image_sources import (
-    IMAGE_SOURCES,
-    channel_mean_std,
-    fraction_split,
-    load_image_source,
-    resize_images,
-)
+from contrastlab.data.image_arrays import channel_mean_std, fraction_split, resize_images
+from contrastlab.data.image_sources import IMAGE_SOURCES, load_image_source
 
 N_DIGITS = 1797
 

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from contrastlab._checks import check_choice, check_int
-from contrastlab.data.image_sources import (
+from contrastlab.data.image_arrays import (
     check_image_size,
     make_image_splits,
     resize_images,

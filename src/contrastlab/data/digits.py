@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits
 
-from contrastlab.data.image_sources import (
+from contrastlab.data.image_arrays import (
     check_image_size,
     fraction_split,
     make_image_splits,

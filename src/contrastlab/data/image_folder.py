@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from contrastlab.data.image_sources import check_image_size, fraction_split, make_image_splits
+from contrastlab.data.image_arrays import check_image_size, fraction_split, make_image_splits
 from contrastlab.data.splits import DataSplits, LabeledTensors
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (
