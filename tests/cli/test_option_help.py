@@ -27,9 +27,11 @@ from contrastlab.data.cwru import CHANNELS, LABEL_SCHEMES
 from contrastlab.data.image_sources import IMAGE_SOURCES
 from contrastlab.data.signal_sources import SIGNAL_SOURCES
 from contrastlab.models.registry import ENCODER_NAMES
+from contrastlab.models.registry import SIGNAL_BACKBONES as BACKBONES
 from contrastlab.models.resnet import STEMS
+from contrastlab.models.signal_encoder import INPUT_REPRESENTATIONS
+from contrastlab.models.signal_spec import HEADS
 from contrastlab.pipelines import bearing, cpc, image, ucr
-from contrastlab.pipelines.signal_network import BACKBONES, HEADS, INPUT_REPRESENTATIONS
 from contrastlab.pipelines.signal_pretrain import SIGNAL_METHODS
 from contrastlab.training.config import PRECISIONS
 

@@ -14,7 +14,8 @@ from contrastlab.data.splits import LabeledTensors
 from contrastlab.losses.cpc import cpc_loss
 from contrastlab.methods import CPCMethod
 from contrastlab.models import CPC
-from contrastlab.pipelines.signal_network import CPCNetwork, build_encoder, make_spec
+from contrastlab.models.signal_networks import CPCNetwork
+from contrastlab.models.signal_spec import build_signal_encoder, make_spec
 from contrastlab.training.config import TrainConfig
 from contrastlab.training.loop import fit
 
@@ -78,7 +79,7 @@ def test_model_without_a_cpc_criterion_is_a_clear_error():
 
 def test_the_signal_pipelines_cpc_network_is_accepted():
     spec = make_spec("cpc", "standardize", 1, 256, backbone_options=None)
-    network = CPCNetwork(build_encoder(spec))
+    network = CPCNetwork(build_signal_encoder(spec))
     output = CPCMethod()(network, torch.randn(3, 1, 256), torch.zeros(3, dtype=torch.long))
     assert torch.isfinite(output.loss)
     assert f"cpc_top1_step{spec['backbone_options']['prediction_steps']}" in output.metrics

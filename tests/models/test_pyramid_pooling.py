@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from contrastlab.models.pyramid_pooling import check_pyramid, temporal_pyramid_max
+from contrastlab.models.signal_spec import build_signal_encoder, default_backbone_options, make_spec
 from contrastlab.models.ts2vec import TS2VecEncoder
-from contrastlab.pipelines.signal_network import build_encoder, default_backbone_options, make_spec
 
 
 def pyramid_by_hand(r: torch.Tensor, segments: list[int]) -> torch.Tensor:
@@ -97,7 +97,7 @@ def test_spec_carries_the_pyramid_and_checks_the_length() -> None:
     options = default_backbone_options("ts2vec", 24, ts2vec_pyramid=(1, 2, 4, 8))
     assert options["pyramid"] == [1, 2, 4, 8]
     spec = make_spec("ts2vec", "raw", 1, 24, backbone_options=options)
-    encoder = build_encoder(spec).eval()  # what a checkpoint's model_spec rebuilds
+    encoder = build_signal_encoder(spec).eval()  # what a checkpoint's model_spec rebuilds
     assert encoder.feature_dim == 320 * 15 and encoder(torch.randn(2, 1, 24)).shape == (2, 4800)
     with pytest.raises(ValueError, match="--ts2vec_pyramid 1,16 pools series of 12 timestamps"):
         default_backbone_options("ts2vec", 12, ts2vec_pyramid=[1, 16])

@@ -12,13 +12,13 @@ import scipy.io
 import torch
 
 from contrastlab.cli import main
+from contrastlab.models.signal_spec import build_classifier, make_spec
 from contrastlab.pipelines.diagnose import (
     diagnose_files,
     load_diagnosis_model,
     read_mat_signal,
     save_diagnosis_model,
 )
-from contrastlab.pipelines.signal_network import build_classifier, make_spec
 
 WINDOW = 512
 CLASSES = ["normal", "IR007", "B007"]

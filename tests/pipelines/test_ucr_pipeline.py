@@ -155,7 +155,7 @@ def test_full_series_max_from_pyramid_features(pyramid: list[int]):
 
 @pytest.mark.parametrize("average", [False, True])
 def test_ts2vec_parts_and_the_weight_average_switch(average: bool):
-    from contrastlab.pipelines.signal_network import TimestampNetwork
+    from contrastlab.models.signal_networks import TimestampNetwork
     from contrastlab.pipelines.signal_pretrain import pretraining_parts
 
     config = UCRConfig(method="ts2vec", ts2vec_depth=1, ts2vec_hidden_dim=4,

@@ -8,7 +8,7 @@ Protocol (one run directory holds everything):
    recordings at that other motor load (another shaft speed) form the cross-load test set, cut
    whole into windows and standardised with the *training* statistics.
 2. **Pretraining** of the encoder (input front-end + backbone, see
-   :mod:`contrastlab.pipelines.signal_network`) on the training windows with ``--method``
+   :mod:`contrastlab.models.signal_spec`) on the training windows with ``--method``
    (:mod:`contrastlab.pipelines.signal_pretrain`). ``simclr`` and ``cpc`` never see a label;
    ``supcon`` and ``siamese`` use every training label (``summary.json`` says so).
 3. **Few-label evaluation** at ``--labels_per_class`` (default 1, 5, 10, 20) and at 100 % of the
@@ -54,15 +54,12 @@ from contrastlab.evaluation.plots import (
     plot_training_curves,
     plot_tsne,
 )
+from contrastlab.models.registry import SIGNAL_BACKBONES as BACKBONES
+from contrastlab.models.signal_encoder import INPUT_REPRESENTATIONS, SignalEncoder
+from contrastlab.models.signal_networks import SignalClassifier
+from contrastlab.models.signal_spec import build_signal_encoder
 from contrastlab.pipelines.diagnose import save_diagnosis_model
 from contrastlab.pipelines.fine_tune import FineTuneRecipe, train_classifier
-from contrastlab.pipelines.signal_network import (
-    BACKBONES,
-    INPUT_REPRESENTATIONS,
-    SignalClassifier,
-    SignalEncoder,
-    build_encoder,
-)
 from contrastlab.pipelines.signal_pretrain import (
     LABELLED_METHODS,
     SignalConfig,
@@ -554,7 +551,7 @@ def run_bearing(config: BearingConfig) -> dict[str, Any]:
     if config.baseline:
         seed_everything(config.seed + 7)
         baseline_spec = config.baseline_spec(in_channels, window_length)
-        scratch = build_encoder(baseline_spec)
+        scratch = build_signal_encoder(baseline_spec)
         few_label["scratch_baseline"] = _few_label(
             data.train.labels, config, trainer(scratch, "scratch_baseline"), "scratch baseline"
         )

@@ -4,7 +4,7 @@ A diagnosis model file (``model.pt``, written by ``contrastlab bearing``) holds 
 state dicts, so it loads with ``torch.load(weights_only=True)``::
 
     {"format": "contrastlab-diagnosis-1",
-     "spec": network spec (see contrastlab.pipelines.signal_network), "state_dict": {...},
+     "spec": network spec (see contrastlab.models.signal_spec), "state_dict": {...},
      "class_names": [...], "sample_rate_hz": float, "window_length": int, "stride": int,
      "channels": ["DE", ...], "input": "fft" | ..., "normalization": {"mean": [...], "std": [...]}
      or None, "label_scheme": str, "trained_on": {...}}
@@ -32,7 +32,8 @@ import torch
 
 from contrastlab.data.cwru import CwruFileName, parse_cwru_filename
 from contrastlab.data.windows import sliding_windows
-from contrastlab.pipelines.signal_network import SignalClassifier, build_classifier
+from contrastlab.models.signal_networks import SignalClassifier
+from contrastlab.models.signal_spec import build_classifier
 
 MODEL_FORMAT = "contrastlab-diagnosis-1"
 _REQUIRED = (

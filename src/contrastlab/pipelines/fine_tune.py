@@ -23,7 +23,8 @@ from torch import nn
 
 from contrastlab.data.splits import LabeledTensors
 from contrastlab.methods import CrossEntropyMethod
-from contrastlab.pipelines.signal_network import SignalClassifier, SignalEncoder
+from contrastlab.models.signal_encoder import SignalEncoder
+from contrastlab.models.signal_networks import SignalClassifier
 from contrastlab.training.config import TrainConfig
 from contrastlab.training.loop import fit
 from contrastlab.training.rng import seed_everything

@@ -10,7 +10,7 @@ Methods (``--method``):
   timestamp (needs ``--model ts2vec`` and a time-domain ``--input``; no other augmentation).
 
 The augmentation acts on the raw windows, *before* the network's input front-end
-(:func:`contrastlab.pipelines.signal_views.signal_views_augment`: speed change and spectral tilt,
+(:func:`contrastlab.data.signal_views.signal_views_augment`: speed change and spectral tilt,
 then circular shift, jitter, scaling, time and frequency masking).
 
 :class:`SignalConfig` holds the options shared by ``contrastlab bearing``, ``cpc`` and ``ucr``.
@@ -27,27 +27,28 @@ import torch
 from torch import nn
 
 from contrastlab._checks import check_choice
+from contrastlab.data.signal_views import signal_views_augment
 from contrastlab.data.splits import LabeledTensors
 from contrastlab.evaluation.linear_probe import LinearProbeResult
 from contrastlab.evaluation.plots import plot_training_curves, plot_tsne
 from contrastlab.methods import ContrastiveViewsMethod, CPCMethod, SiameseMethod, TS2VecMethod
 from contrastlab.models.pyramid_pooling import check_pyramid
-from contrastlab.pipelines.signal_network import (
-    BACKBONES,
-    HEADS,
+from contrastlab.models.registry import SIGNAL_BACKBONES as BACKBONES
+from contrastlab.models.signal_encoder import (
     INPUT_REPRESENTATIONS,
     SPECTRAL_INPUTS,
-    CPCNetwork,
     SignalEncoder,
-    TimestampNetwork,
-    auto_backbone,
-    build_encoder,
-    build_projection_network,
-    default_backbone_options,
     frontend_length,
+)
+from contrastlab.models.signal_networks import CPCNetwork, TimestampNetwork
+from contrastlab.models.signal_spec import (
+    HEADS,
+    auto_backbone,
+    build_projection_network,
+    build_signal_encoder,
+    default_backbone_options,
     make_spec,
 )
-from contrastlab.pipelines.signal_views import signal_views_augment
 from contrastlab.training.config import TrainConfig
 from contrastlab.training.loop import FitResult, fit
 from contrastlab.training.rng import seed_everything
@@ -181,9 +182,9 @@ def pretraining_parts(
     """The ``(network, method)`` pair the shared loop trains for ``config.method``."""
     augment = views_augment(config, window_length)
     if config.method == "cpc":
-        return CPCNetwork(build_encoder(spec)), CPCMethod(augment=None)
+        return CPCNetwork(build_signal_encoder(spec)), CPCMethod(augment=None)
     if config.method == "ts2vec":
-        network = TimestampNetwork(build_encoder(spec))
+        network = TimestampNetwork(build_signal_encoder(spec))
         return network, TS2VecMethod(average_of=network if config.ts2vec_average else None)
     if config.method == "siamese":
         return build_projection_network(spec, normalize=False), SiameseMethod(

@@ -40,7 +40,7 @@ from contrastlab.evaluation.features import encode_splits, extract_features
 from contrastlab.evaluation.linear_probe import linear_probe, probe_splits
 from contrastlab.evaluation.pyramid_selection import PyramidChoice, select_pyramid_depth
 from contrastlab.evaluation.svm import svm_accuracy
-from contrastlab.pipelines.signal_network import SignalEncoder
+from contrastlab.models.signal_encoder import SignalEncoder
 from contrastlab.pipelines.signal_pretrain import (
     SignalConfig,
     pretrain_encoder,

@@ -5,16 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from contrastlab.pipelines.signal_network import (
-    BandMLP,
-    CPCNetwork,
-    SignalClassifier,
+from contrastlab.models.band_mlp import BandMLP
+from contrastlab.models.signal_encoder import build_frontend, frontend_length
+from contrastlab.models.signal_networks import CPCNetwork, SignalClassifier
+from contrastlab.models.signal_spec import (
     auto_backbone,
     build_classifier,
-    build_encoder,
-    build_frontend,
     build_projection_network,
-    frontend_length,
+    build_signal_encoder,
     make_spec,
 )
 
@@ -40,7 +38,7 @@ def test_frontend_lengths(input_name):
 )
 def test_specs_rebuild_networks_for_their_windows(backbone, input_name, length):
     spec = make_spec(backbone, input_name, 2, length, feat_dim=16)
-    encoder = build_encoder(spec)
+    encoder = build_signal_encoder(spec)
     features = encoder(torch.randn(3, 2, length))
     assert features.shape == (3, encoder.feature_dim)
     projection = build_projection_network(spec)(torch.randn(3, 2, length))
@@ -67,7 +65,7 @@ def test_band_mlp_sees_where_energy_sits():
 
 def test_cpc_network_exposes_the_loss():
     spec = make_spec("cpc", "standardize", 1, 512)
-    network = CPCNetwork(build_encoder(spec))
+    network = CPCNetwork(build_signal_encoder(spec))
     z, context = network(torch.randn(2, 1, 512))
     assert z.shape[:2] == context.shape[:2]
     assert network.criterion is network.encoder.backbone.criterion
@@ -83,12 +81,12 @@ def test_errors():
     with pytest.raises(ValueError, match="input"):
         build_frontend("wavelet")
     with pytest.raises(ValueError, match="at least"):
-        build_encoder(make_spec("wdcnn", "fft", 1, 64, backbone_options={}))
+        build_signal_encoder(make_spec("wdcnn", "fft", 1, 64, backbone_options={}))
     with pytest.raises(ValueError, match="lacks"):
-        build_encoder({"backbone": "mlp"})
+        build_signal_encoder({"backbone": "mlp"})
     with pytest.raises(ValueError, match="cpc"):
-        CPCNetwork(build_encoder(make_spec("mlp", "fft", 1, 256)))
+        CPCNetwork(build_signal_encoder(make_spec("mlp", "fft", 1, 256)))
     with pytest.raises(ValueError, match="BandMLP"):
         BandMLP(1, 64)(torch.randn(2, 1, 32))
     with pytest.raises(ValueError, match="num_classes"):
-        SignalClassifier(build_encoder(make_spec("mlp", "fft", 1, 256)), 1)
+        SignalClassifier(build_signal_encoder(make_spec("mlp", "fft", 1, 256)), 1)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from contrastlab.pipelines.signal_views import (
+from contrastlab.data.signal_views import (
     SpectralTilt,
     SpeedChange,
     signal_views_augment,
