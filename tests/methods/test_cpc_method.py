@@ -20,16 +20,12 @@ from contrastlab.training.config import TrainConfig
 from contrastlab.training.loop import fit
 
 
-def tiny_cpc(steps: int = 3) -> CPC:
-    return CPC(
-        in_channels=1,
-        latent_dim=16,
-        context_dim=16,
-        prediction_steps=steps,
-        kernel_sizes=(4, 4),
-        strides=(2, 2),
-        n_negatives=8,
-    )
+def tiny_cpc() -> CPC:
+    return CPC(in_channels=1, latent_dim=16, context_dim=16, kernel_sizes=(4, 4), strides=(2, 2))
+
+
+def tiny_method(steps: int = 3) -> CPCMethod:
+    return CPCMethod(latent_dim=16, context_dim=16, prediction_steps=steps, n_negatives=8)
 
 
 def sinusoids(count: int, length: int, seed: int) -> torch.Tensor:
@@ -42,15 +38,16 @@ def sinusoids(count: int, length: int, seed: int) -> torch.Tensor:
 
 
 def test_loss_and_accuracies_equal_the_cpc_loss_on_the_same_draw():
-    model = tiny_cpc(steps=3)
+    model, method = tiny_cpc(), tiny_method(steps=3)
     inputs = torch.randn(4, 1, 64)
     labels = torch.zeros(4, dtype=torch.long)
     torch.manual_seed(5)
-    output = CPCMethod()(model, inputs, labels)
+    output = method(model, inputs, labels)
     torch.manual_seed(5)  # the same negatives and anchors
     z, context = model(inputs)
+    predictors = method.criterion.predictors
     loss, accuracy = cpc_loss(
-        z, context, model.predictors, n_negatives=8, max_anchors=model.criterion.max_anchors
+        z, context, predictors, n_negatives=8, max_anchors=method.criterion.max_anchors
     )
     assert output.loss.item() == pytest.approx(loss.item(), rel=1e-6)
     assert set(output.metrics) == {"cpc_top1", "cpc_top1_step1", "cpc_top1_step2", "cpc_top1_step3"}
@@ -63,33 +60,35 @@ def test_loss_and_accuracies_equal_the_cpc_loss_on_the_same_draw():
 
 
 def test_labels_do_not_matter():
-    model = tiny_cpc()
+    model, method = tiny_cpc(), tiny_method()
     inputs = torch.randn(3, 1, 64)
     losses = []
     for labels in (torch.zeros(3, dtype=torch.long), torch.tensor([4, 1, 7])):
         torch.manual_seed(0)
-        losses.append(CPCMethod()(model, inputs, labels).loss.item())
+        losses.append(method(model, inputs, labels).loss.item())
     assert losses[0] == losses[1]
 
 
-def test_model_without_a_cpc_criterion_is_a_clear_error():
-    with pytest.raises(ValueError, match="CPCLoss"):
-        CPCMethod()(nn.Linear(4, 4), torch.randn(2, 4), torch.zeros(2, dtype=torch.long))
+def test_model_without_latents_and_contexts_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"\(z \[B, T, D\], context"):
+        tiny_method()(nn.Linear(4, 4), torch.randn(2, 4), torch.zeros(2, dtype=torch.long))
 
 
 def test_the_signal_pipelines_cpc_network_is_accepted():
     spec = make_spec("cpc", "standardize", 1, 256, backbone_options=None)
     network = CPCNetwork(build_signal_encoder(spec))
-    output = CPCMethod()(network, torch.randn(3, 1, 256), torch.zeros(3, dtype=torch.long))
+    options = spec["backbone_options"]
+    method = CPCMethod(options["latent_dim"], options["context_dim"], prediction_steps=8)
+    output = method(network, torch.randn(3, 1, 256), torch.zeros(3, dtype=torch.long))
     assert torch.isfinite(output.loss)
-    assert f"cpc_top1_step{spec['backbone_options']['prediction_steps']}" in output.metrics
+    assert "cpc_top1_step8" in output.metrics
 
 
 def test_training_learns_to_pick_the_true_future(tmp_path):
     train = LabeledTensors(sinusoids(64, 128, seed=0), torch.zeros(64, dtype=torch.long))
-    model = tiny_cpc(steps=2)
+    model = tiny_cpc()
     config = TrainConfig(epochs=8, batch_size=16, learning_rate=0.05, progress=False)
-    result = fit(model, CPCMethod(), train, config, tmp_path)
+    result = fit(model, tiny_method(steps=2), train, config, tmp_path)
     chance = 100 / (8 + 1)
     last = result.history[-1]
     assert last["loss"] < result.history[0]["loss"]

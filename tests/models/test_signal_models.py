@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from contrastlab.losses.cpc import CPCLoss
 from contrastlab.models.cpc import CPC
 from contrastlab.models.resnet1d import BasicBlock1d, ResNet1d, resnet1d18
 from contrastlab.models.wdcnn import WDCNN
@@ -97,23 +98,22 @@ def test_encoders_train_and_are_batch_independent_in_eval() -> None:
 
 
 def test_cpc_shapes_and_representation() -> None:
-    model = CPC(in_channels=2, latent_dim=16, context_dim=24, prediction_steps=4)
+    model = CPC(in_channels=2, latent_dim=16, context_dim=24)
     x = torch.randn(3, 2, 1024)
     z, context = model(x)
     assert model.downsampling == 32 and model.output_length(1024) == 32
     assert z.shape == (3, 32, 16) and context.shape == (3, 32, 24)
     assert model.encode(x).shape == (3, 24) and model.feature_dim == 24
     torch.testing.assert_close(model.encode(x), context.mean(dim=1))
-    last = CPC(2, 16, 24, 4, pooling="last")
+    last = CPC(2, 16, 24, pooling="last")
     last.load_state_dict(model.state_dict())
     torch.testing.assert_close(last.encode(x), context[:, -1])
-    assert len(model.predictors) == 4
-    assert any(k.startswith("criterion.predictors.3") for k in model.state_dict())
+    assert not any("predictor" in k for k in model.state_dict())  # the loss is the method's
 
 
 def test_cpc_context_is_causal() -> None:
     """c_t depends on z_<=t only: changing the second half of the input leaves early contexts."""
-    model = CPC(1, 16, 16, prediction_steps=2).eval()
+    model = CPC(1, 16, 16).eval()
     x = torch.randn(2, 1, 1024)
     y = x.clone()
     y[..., 512:] = torch.randn(2, 1, 512)
@@ -124,13 +124,15 @@ def test_cpc_context_is_causal() -> None:
 
 
 def test_cpc_loss_gradients_and_errors() -> None:
-    model = CPC(1, 16, 16, prediction_steps=3, n_negatives=5)
-    loss, accuracy = model.loss(torch.randn(4, 1, 512), generator=torch.Generator().manual_seed(0))
+    model = CPC(1, 16, 16)
+    criterion = CPCLoss(16, 16, prediction_steps=3, n_negatives=5)
+    z, context = model(torch.randn(4, 1, 512))
+    loss, accuracy = criterion(z, context, generator=torch.Generator().manual_seed(0))
     assert torch.isfinite(loss) and accuracy.shape == (3,)
     loss.backward()
-    assert all(p.grad is not None for p in model.parameters())
+    assert all(p.grad is not None for p in [*model.parameters(), *criterion.parameters()])
     with pytest.raises(ValueError, match=r"T = 3 <= K = 3"):
-        model.loss(torch.randn(2, 1, 96))
+        criterion(*model(torch.randn(2, 1, 96)))
     with pytest.raises(ValueError, match="kernel must be >= its stride"):
         CPC(kernel_sizes=(2,), strides=(4,))
 
@@ -138,15 +140,16 @@ def test_cpc_loss_gradients_and_errors() -> None:
 def test_cpc_learns_to_predict_a_periodic_signal() -> None:
     """On noisy sinusoids with random phase and frequency, a few Adam steps lift the
     future-prediction accuracy far above chance (1 / (N + 1) = 1/8)."""
-    model = CPC(1, 16, 16, prediction_steps=2, kernel_sizes=(8, 4), strides=(4, 4), n_negatives=7)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model = CPC(1, 16, 16, kernel_sizes=(8, 4), strides=(4, 4))
+    criterion = CPCLoss(16, 16, prediction_steps=2, n_negatives=7)
+    optimizer = torch.optim.Adam([*model.parameters(), *criterion.parameters()], lr=1e-2)
     generator = torch.Generator().manual_seed(0)
     t = torch.arange(256, dtype=torch.float32)
     for _ in range(40):
         freq = 0.01 + 0.05 * torch.rand(8, 1, 1, generator=generator)
         phase = 6.28 * torch.rand(8, 1, 1, generator=generator)
         x = torch.sin(freq * t + phase) + 0.1 * torch.randn(8, 1, 256, generator=generator)
-        loss, accuracy = model.loss(x, generator=generator)
+        loss, accuracy = criterion(*model(x), generator=generator)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -63,12 +63,13 @@ def test_band_mlp_sees_where_energy_sits():
     assert not torch.allclose(mlp(low), mlp(high))  # a global pooling could not tell them apart
 
 
-def test_cpc_network_exposes_the_loss():
+def test_cpc_network_gives_latents_and_contexts():
     spec = make_spec("cpc", "standardize", 1, 512)
     network = CPCNetwork(build_signal_encoder(spec))
     z, context = network(torch.randn(2, 1, 512))
     assert z.shape[:2] == context.shape[:2]
-    assert network.criterion is network.encoder.backbone.criterion
+    assert z.shape[2] == spec["backbone_options"]["latent_dim"]
+    assert context.shape[2] == spec["backbone_options"]["context_dim"]
 
 
 def test_auto_backbone():

@@ -1,8 +1,9 @@
 """Contrastive Predictive Coding as a training method (van den Oord, Li & Vinyals 2018).
 
-The model maps a batch ``x [B, C, L]`` to latents and contexts ``(z [B, T, D], c [B, T, H])`` and
-holds its :class:`~contrastlab.losses.cpc.CPCLoss` (the predictors ``W_k``) as ``model.criterion``
-(:class:`contrastlab.models.cpc.CPC` does). For each step ``k = 1..K`` and anchor ``(b, t)``::
+The model maps a batch ``x [B, C, L]`` to latents and contexts ``(z [B, T, D], c [B, T, H])``
+(:class:`contrastlab.models.cpc.CPC` does); the method holds the
+:class:`~contrastlab.losses.cpc.CPCLoss` with the predictors ``W_k`` (trained with the model,
+saved with the method's state). For each step ``k = 1..K`` and anchor ``(b, t)``::
 
     L_k = mean_{b,t} -log( exp(z_{b,t+k}^T W_k c_{b,t}) /
                            (exp(z_{b,t+k}^T W_k c_{b,t}) + sum_n exp(z_n^T W_k c_{b,t})) ),
@@ -25,38 +26,41 @@ from contrastlab.losses.cpc import CPCLoss
 from contrastlab.methods.contract import StepOutput
 
 
-def find_cpc_criterion(model: nn.Module) -> CPCLoss:
-    """The :class:`CPCLoss` held by ``model`` (through a DDP / DataParallel ``module`` wrapper)."""
-    inner = model.module if hasattr(model, "module") else model
-    criterion = getattr(inner, "criterion", None)
-    if not isinstance(criterion, CPCLoss):
-        raise ValueError(
-            f"the CPC method needs a model holding its CPCLoss as .criterion "
-            f"(e.g. contrastlab.models.CPC); {type(inner).__name__} has none"
-        )
-    return criterion
-
-
 class CPCMethod(nn.Module):
     """``loss = CPC InfoNCE of model(augment(x))`` (see the module docstring).
 
     Args:
+        latent_dim: ``D`` of the model's latents ``z``.
+        context_dim: ``H`` of the model's contexts ``c``.
+        prediction_steps: ``K``; the model must give ``T > K`` latent steps.
+        n_negatives: negatives per prediction, drawn from the batch's other latents.
+        max_anchors: at most this many anchors ``(b, t)`` per step (None: all).
         augment: optional batch augmentation ``[B, C, L] -> [B, C, L']`` applied before the model
             (CPC needs none: the future of the signal is its own target).
     """
 
-    def __init__(self, augment: nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        latent_dim: int,
+        context_dim: int,
+        prediction_steps: int = 8,
+        n_negatives: int = 16,
+        max_anchors: int | None = 4096,
+        augment: nn.Module | None = None,
+    ) -> None:
         super().__init__()
+        self.criterion = CPCLoss(
+            context_dim, latent_dim, prediction_steps, n_negatives, max_anchors
+        )
         self.augment = augment
 
     def forward(self, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> StepOutput:
-        criterion = find_cpc_criterion(model)
         batch = self.augment(inputs) if self.augment is not None else inputs
         output = model(batch)
         if not (isinstance(output, tuple) and len(output) == 2):
             raise ValueError("a CPC model must return (z [B, T, D], context [B, T, H])")
         z, context = output
-        loss, accuracy = criterion(z, context)
+        loss, accuracy = self.criterion(z, context)
         metrics: dict[str, float | torch.Tensor] = {"cpc_top1": accuracy.mean() * 100}
         for step, value in enumerate(accuracy, start=1):
             metrics[f"cpc_top1_step{step}"] = value * 100

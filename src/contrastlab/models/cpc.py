@@ -8,13 +8,12 @@
   contrastive task without learning (Hénaff et al. 2020, "Data-efficient image recognition with
   CPC", drop it for this reason).
 - ``g_ar``: a GRU summarising ``z_<=t`` into the context ``c_t``: ``c [B, T, H]``.
-- ``W_k``, ``k = 1..K``: one linear predictor per step, held by the model's
-  :class:`~contrastlab.losses.cpc.CPCLoss` (``model.criterion``), so they are part of the model's
-  parameters and ``state_dict``.
 
-``forward(x)`` returns ``(z, c)``; ``loss(x)`` the CPC loss and per-step accuracy; ``encode(x)``
-the pooled representation ``[B, feature_dim]`` (mean of ``c`` over time, or the last ``c``) for
-downstream probes.
+``forward(x)`` returns ``(z, c)``; ``encode(x)`` the pooled representation ``[B, feature_dim]``
+(mean of ``c`` over time, or the last ``c``) for downstream probes. The CPC loss and its
+per-step predictors ``W_k`` belong to the training method
+(:class:`contrastlab.methods.CPCMethod`, :class:`contrastlab.losses.CPCLoss`), not to the model:
+a trained encoder carries no training-only weights.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ import torch
 from torch import nn
 
 from contrastlab._checks import check_choice, check_int
-from contrastlab.losses.cpc import CPCLoss
 from contrastlab.models.resnet1d import check_signal_batch, conv_output_length
 
 POOLINGS = ("mean", "last")
@@ -44,15 +42,13 @@ class _ChannelLayerNorm(nn.Module):
 
 
 class CPC(nn.Module):
-    """CPC encoder + autoregressive context network + per-step predictors.
+    """CPC encoder + autoregressive context network.
 
     Args:
         in_channels: signal channels ``C``.
         latent_dim: ``D``, channels of every encoder layer and of ``z``.
         context_dim: ``H``, GRU hidden size; ``feature_dim = H``.
-        prediction_steps: ``K``; inputs need ``T = L // prod(strides) > K`` time steps for the loss.
         kernel_sizes, strides: the encoder's convolutions (``kernel >= stride``).
-        n_negatives, max_anchors: passed to :class:`~contrastlab.losses.cpc.CPCLoss`.
         pooling: ``'mean'`` or ``'last'`` context for :meth:`encode`.
     """
 
@@ -61,11 +57,8 @@ class CPC(nn.Module):
         in_channels: int = 1,
         latent_dim: int = 128,
         context_dim: int = 128,
-        prediction_steps: int = 8,
         kernel_sizes: Sequence[int] = (8, 4, 4, 4),
         strides: Sequence[int] = (4, 2, 2, 2),
-        n_negatives: int = 16,
-        max_anchors: int | None = 4096,
         pooling: str = "mean",
     ) -> None:
         super().__init__()
@@ -100,17 +93,8 @@ class CPC(nn.Module):
             previous = latent_dim
         self.g_enc = nn.Sequential(*layers)
         self.g_ar = nn.GRU(latent_dim, context_dim, batch_first=True)
-        self.criterion = CPCLoss(
-            context_dim, latent_dim, prediction_steps, n_negatives, max_anchors
-        )
-        self.prediction_steps = prediction_steps
         self.feature_dim: int = context_dim
         self.min_input_length: int = self._min_length()
-
-    @property
-    def predictors(self) -> nn.ModuleList:
-        """The ``K`` linear predictors ``W_k: H -> D``."""
-        return self.criterion.predictors
 
     def output_length(self, length: int) -> int:
         """Number of latent time steps ``T`` for an input of ``length`` samples."""
@@ -134,13 +118,6 @@ class CPC(nn.Module):
         z = self.encode_latents(x)
         context, _ = self.g_ar(z)
         return z, context
-
-    def loss(
-        self, x: torch.Tensor, generator: torch.Generator | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """CPC loss of a batch ``x [B, C, L]``: ``(loss, per-step accuracy [K])``."""
-        z, context = self(x)
-        return self.criterion(z, context, generator=generator)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Representation for probes: mean (or last) context ``[B, feature_dim]``."""

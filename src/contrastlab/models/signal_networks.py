@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from contrastlab.data.spectra import EnvelopeSpectrum, FFTMagnitude
-from contrastlab.losses.cpc import CPCLoss
 from contrastlab.models.cpc import CPC
 from contrastlab.models.signal_encoder import SignalEncoder
 from contrastlab.models.ts2vec import TS2VecEncoder
@@ -35,18 +34,14 @@ class ProjectionNetwork(nn.Module):
 
 
 class CPCNetwork(nn.Module):
-    """``x [B, C, L] -> (z [B, T, D], c [B, T, H])`` of a CPC encoder; ``criterion`` is the CPC
-    loss holding the predictors ``W_k`` (what :class:`contrastlab.methods.CPCMethod` needs)."""
+    """``x [B, C, L] -> (z [B, T, D], c [B, T, H])`` of a CPC encoder (what
+    :class:`contrastlab.methods.CPCMethod` contrasts)."""
 
     def __init__(self, encoder: SignalEncoder) -> None:
         super().__init__()
         if not isinstance(encoder.backbone, CPC):
             raise ValueError("method 'cpc' needs the 'cpc' backbone (--model cpc)")
         self.encoder = encoder
-
-    @property
-    def criterion(self) -> CPCLoss:
-        return self.encoder.backbone.criterion
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder.latents_and_context(x)

@@ -62,7 +62,6 @@ def default_backbone_options(
     cpc_latent_dim: int = 64,
     cpc_context_dim: int = 64,
     cpc_steps: int = 8,
-    cpc_negatives: int = 16,
     ts2vec_hidden_dim: int = 64,
     ts2vec_repr_dim: int = 320,
     ts2vec_depth: int = 10,
@@ -76,7 +75,7 @@ def default_backbone_options(
       five poolings alive.
     - ``resnet1d``: a small 4-stage ResNet (widths 32-128, one block per stage); for inputs
       shorter than 256 steps the stem keeps the full resolution (stride 1, no max-pool).
-    - ``cpc``: latent / context sizes, ``K`` steps, ``N`` negatives, and strides from
+    - ``cpc``: latent / context sizes and strides from
       (4, 2, 2, 2) reduced until at least ``2 (K + 1)`` latent steps remain.
     - ``ts2vec``: hidden width, representation size and depth (the paper's 64, 320, 10) and the
       segment counts of the pooling over time (``(1,)``: the paper's maximum over the series);
@@ -120,8 +119,6 @@ def default_backbone_options(
     return {
         "latent_dim": cpc_latent_dim,
         "context_dim": cpc_context_dim,
-        "prediction_steps": cpc_steps,
-        "n_negatives": cpc_negatives,
         "strides": strides,
         "kernel_sizes": [max(2 * s, 3) for s in strides],
     }

@@ -152,7 +152,6 @@ class SignalConfig(TrainConfig):
             cpc_latent_dim=self.cpc_latent_dim,
             cpc_context_dim=self.cpc_context_dim,
             cpc_steps=self.cpc_steps,
-            cpc_negatives=self.cpc_negatives,
             ts2vec_hidden_dim=self.ts2vec_hidden_dim,
             ts2vec_repr_dim=self.ts2vec_repr_dim,
             ts2vec_depth=self.ts2vec_depth,
@@ -182,7 +181,14 @@ def pretraining_parts(
     """The ``(network, method)`` pair the shared loop trains for ``config.method``."""
     augment = views_augment(config, window_length)
     if config.method == "cpc":
-        return CPCNetwork(build_signal_encoder(spec)), CPCMethod(augment=None)
+        options = spec["backbone_options"]
+        method = CPCMethod(
+            options["latent_dim"],
+            options["context_dim"],
+            prediction_steps=config.cpc_steps,
+            n_negatives=config.cpc_negatives,
+        )
+        return CPCNetwork(build_signal_encoder(spec)), method
     if config.method == "ts2vec":
         network = TimestampNetwork(build_signal_encoder(spec))
         return network, TS2VecMethod(average_of=network if config.ts2vec_average else None)
