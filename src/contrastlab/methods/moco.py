@@ -36,53 +36,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from contrastlab._checks import check_choice, check_int, check_positive
+from contrastlab._device_checks import require
 from contrastlab.data.views import MultiView
-from contrastlab.losses._logsumexp import MEMORY_MODES, contrast_logsumexp
+from contrastlab.losses._logsumexp import MEMORY_MODES
 from contrastlab.losses.info_nce import info_nce
+from contrastlab.losses.supervised_queue import supervised_queue_loss
 from contrastlab.methods.contract import StepOutput, unwrap_model
 from contrastlab.methods.shuffle_bn import shuffled_forward
 from contrastlab.training.distributed import gather_no_grad
-
-
-def supervised_queue_loss(
-    query: torch.Tensor,
-    key: torch.Tensor,
-    labels: torch.Tensor,
-    queue: torch.Tensor,
-    queue_labels: torch.Tensor,
-    temperature: float,
-    memory: str = "auto",
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-query SupCon loss against the own key plus a labelled queue (module docstring).
-
-    Args:
-        query: [B, D] L2-normalised queries (any float dtype; computed in float32 or float64).
-        key: [B, D] L2-normalised keys, key[i] the positive of query[i].
-        labels: [B] int64 labels of the queries (>= 0).
-        queue: [K, D] L2-normalised keys; queue_labels: [K] int64, -1 for "no label".
-        temperature: T.
-        memory: memory mode of the [B, K] log-sum-exp (see ``contrast_logsumexp``).
-
-    Returns:
-        ``(losses [B], own_key_wins [B] bool)``: the loss of each query, and whether its own key
-        scores above every queue entry. The positive term needs only per-class sums of queue
-        vectors, O((B + K) D); the [B, K] similarities are only touched by the log-sum-exp.
-    """
-    dtype = torch.float64 if query.dtype == torch.float64 else torch.float32
-    with torch.autocast(device_type=query.device.type, enabled=False):
-        q, k, negatives = query.to(dtype), key.to(dtype), queue.to(dtype)
-        scaled_q = q / temperature
-        own = (scaled_q * k).sum(dim=1)
-        queue_lse, queue_max = contrast_logsumexp(scaled_q, negatives, None, memory)
-        lse = torch.logaddexp(own, queue_lse)
-        # Class c's queue entries: their vector sum and count, for the labels present in the batch.
-        classes, query_class = torch.unique(labels, return_inverse=True)
-        match = queue_labels.unsqueeze(0) == classes.unsqueeze(1)  # [C, K], C <= B
-        class_sums = match.to(dtype) @ negatives  # [C, D]
-        class_counts = match.sum(dim=1).to(dtype)
-        positive_sum = own + (scaled_q * class_sums[query_class]).sum(dim=1)
-        losses = lse - positive_sum / (1 + class_counts[query_class])
-        return losses, own.detach() > queue_max
 
 
 class MoCoMethod(nn.Module):
@@ -188,8 +149,10 @@ class MoCoMethod(nn.Module):
     def forward(self, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> StepOutput:
         if labels.shape[0] != inputs.shape[0]:
             raise ValueError(f"got {labels.shape[0]} labels for {inputs.shape[0]} inputs")
-        if self.supervised and bool((labels < 0).any()):
-            raise ValueError("supervised MoCo needs labels >= 0 (-1 marks unlabelled queue slots)")
+        if self.supervised:
+            require(
+                labels >= 0, "supervised MoCo needs labels >= 0 (-1 marks unlabelled queue slots)"
+            )
         views = self.views(inputs)
         query = model(views[:, 0])
         if query.dim() != 2 or query.shape[1] != self.queue.shape[1]:

@@ -1,0 +1,22 @@
+"""Checks of tensor *values* that never make the host wait for the device.
+
+``require(condition, message)`` asserts a boolean tensor on its own device
+(``torch._assert_async``): on a GPU the check is queued with the kernels and a failure stops the
+process with ``message`` when the device reaches it (a device-side assert); on the CPU, where
+there is no queue to drain, it raises ``ValueError(message)`` at once. Use it in training-step
+code instead of ``if bool(condition): raise``, which synchronises on every step.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def require(condition: torch.Tensor, message: str) -> None:
+    """Assert that the 0-d (or all of the) boolean ``condition`` holds (module docstring)."""
+    if condition.dim() > 0:
+        condition = condition.all()
+    try:
+        torch._assert_async(condition, message)
+    except RuntimeError as error:  # raised synchronously on the CPU only
+        raise ValueError(message) from error
