@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from contrastlab.config.training import TrainConfig
 from contrastlab.data.digits import load_digits_splits
 from contrastlab.data.image_augment import (
     ChannelNormalize,
@@ -57,7 +58,6 @@ from contrastlab.losses.supcon import supcon_loss
 from contrastlab.methods import ContrastiveViewsMethod
 from contrastlab.models.registry import ENCODER_NAMES
 from contrastlab.models.supcon_resnet import SupConResNet
-from contrastlab.training.config import TrainConfig
 from contrastlab.training.loop import epoch_batches, resolve_device
 
 PHASES = ("data", "augment", "forward", "loss", "backward", "optimizer")

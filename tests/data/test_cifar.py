@@ -193,12 +193,12 @@ def test_missing_and_inconsistent_files(tmp_path: Path) -> None:
 
 
 def test_image_config_val_size_chooses_the_validation_split(tmp_path: Path) -> None:
-    from contrastlab.pipelines.image import ImageConfig, load_data
+    from contrastlab.data.image_sources import load_image_source
 
     _write_cifar10(tmp_path)
 
     def sizes(**options: object) -> tuple[int, int, int]:
-        data = load_data(ImageConfig(dataset="cifar10", data_folder=str(tmp_path), **options))
+        data = load_image_source("cifar10", data_dir=tmp_path, **options)
         return len(data.train), len(data.val), len(data.test)
 
     assert sizes(val_size=0) == (100, 0, 10)
@@ -211,13 +211,12 @@ def test_image_commands_with_val_size_zero_choose_nothing_on_validation(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _write_cifar10(tmp_path / "data")
-    common = [
-        *("--dataset", "cifar10", "--data_folder", str(tmp_path / "data"), "--val_size", "0"),
-        *("--model", "smallcnn", "--batch_size", "50", "--no-progress", "--device", "cpu"),
-    ]  # fmt: skip
+    data = ["--dataset", "cifar10", "--data_folder", str(tmp_path / "data"), "--val_size", "0"]
+    common = [*data, "--no-progress", "--device", "cpu"]
+    training = [*common, "--model", "smallcnn", "--batch_size", "50"]
     pretrained = tmp_path / "supcon"
     linear = ["--linear", "--linear_epochs", "2", "--knn_every", "1"]
-    assert main(["pretrain", *common, "--epochs", "1", *linear, "--out", str(pretrained)]) == 0
+    assert main(["pretrain", *training, "--epochs", "1", *linear, "--out", str(pretrained)]) == 0
     summary = json.loads((pretrained / "summary.json").read_text())
     assert summary["val_top1"] is None and summary["linear_best_epoch"] == 2  # the last epoch
     assert 0 <= summary["test_top1"] <= 100
@@ -237,7 +236,7 @@ def test_image_commands_with_val_size_zero_choose_nothing_on_validation(
     assert list(json.loads(capsys.readouterr().out)) == ["knn_val_top1", "knn_test_top1"]
 
     ce = tmp_path / "ce"
-    assert main(["ce", *common, "--epochs", "2", "--out", str(ce)]) == 0
+    assert main(["ce", *training, "--epochs", "2", "--out", str(ce)]) == 0
     summary = json.loads((ce / "summary.json").read_text())
     assert summary["val_top1"] is None and summary["best_epoch"] == 2
     assert not (ce / "best.pth").exists()
@@ -250,14 +249,18 @@ def test_linear_and_knn_hold_out_what_the_checkpoint_held_out(
     _write_cifar10(tmp_path / "data")
     common = [
         *("--dataset", "cifar10", "--data_folder", str(tmp_path / "data")),
-        *("--model", "smallcnn", "--batch_size", "40", "--no-progress", "--device", "cpu"),
+        *("--no-progress", "--device", "cpu"),
     ]  # fmt: skip
-    pretrain = [*common, "--epochs", "1", "--knn_every", "0", "--out", str(tmp_path / "supcon")]
+    pretrain = [
+        *common, "--model", "smallcnn", "--batch_size", "40", "--epochs", "1", "--knn_every", "0",
+        "--out", str(tmp_path / "supcon"), "--overwrite",
+    ]  # fmt: skip
     assert main(["pretrain", *pretrain, "--val_size", "0"]) == 0
     checkpoint = ["--ckpt", str(tmp_path / "supcon" / "last.pth")]
 
     # No --val_size: the checkpoint's 0, not the loader's 5000 (which 100 images cannot give).
     linear = [*common, *checkpoint, "--epochs", "2", "--out", str(tmp_path / "linear")]
+    linear.append("--overwrite")
     assert main(["linear", *linear]) == 0
     summary = json.loads((tmp_path / "linear" / "summary.json").read_text())
     assert summary["val_top1"] is None and summary["linear_best_epoch"] == 2

@@ -12,10 +12,11 @@ import pytest
 import torch
 from ddp_harness import AlternatingFlip, make_model, run_ranks
 
+from contrastlab.config.options import build_config
+from contrastlab.config.training import TrainConfig
 from contrastlab.data.splits import LabeledTensors
 from contrastlab.methods import ContrastiveViewsMethod, MoCoMethod
 from contrastlab.training import distributed
-from contrastlab.training.config import TrainConfig, build_config
 from contrastlab.training.loop import fit
 
 pytestmark = pytest.mark.distributed

@@ -6,11 +6,9 @@ import pytest
 import torch
 
 from contrastlab.evaluation.few_label import (
-    evaluate_few_label,
     run_few_label_protocol,
     sample_labeled_subset,
 )
-from contrastlab.evaluation.linear_probe import logistic_regression_probe
 
 LABELS = torch.tensor([0] * 12 + [1] * 30 + [2] * 9 + [3] * 15)[
     torch.randperm(66, generator=torch.Generator().manual_seed(0))
@@ -47,7 +45,7 @@ def test_all_labels_and_errors() -> None:
 def test_protocol_with_a_pluggable_scorer() -> None:
     calls: list[tuple[int, ...]] = []
 
-    def fit_and_score(indices: torch.Tensor) -> float:
+    def fit_and_score(indices: torch.Tensor, draw: int) -> float:
         calls.append(tuple(indices.tolist()))
         return float(len(indices) + len(calls) % 2)  # varies across draws
 
@@ -69,27 +67,22 @@ def test_protocol_with_a_pluggable_scorer() -> None:
         run_few_label_protocol(LABELS, fit_and_score, (1,), n_draws=0)
 
 
-def test_evaluate_few_label_on_separable_features() -> None:
-    generator = torch.Generator().manual_seed(0)
-    centres = 6 * torch.randn(4, 8, generator=generator)
+def test_several_scores_per_fit_get_their_own_statistics() -> None:
+    draws_seen: list[int] = []
+    reported: list[tuple[int, dict]] = []
 
-    def split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        labels = torch.arange(n) % 4
-        return centres[labels] + torch.randn(n, 8, generator=generator), labels
+    def fit_and_score(indices: torch.Tensor, draw: int) -> dict[str, float]:
+        draws_seen.append(draw)
+        return {"test": 50.0 + draw, "cross_load": 10.0 * (draw + 1)}
 
-    train, val, test = split(80), split(40), split(40)
-    linear = evaluate_few_label(
-        *train, *val, *test, per_class_list=(1, 5, None), n_draws=2,
-        probe_kwargs={"epochs": 10, "batch_size": 32},
+    results = run_few_label_protocol(
+        LABELS, fit_and_score, (2, None), n_draws=2, seed=1,
+        on_score=lambda n, scores: reported.append((n, scores)),
     )  # fmt: skip
-    assert list(linear) == ["1", "5", "all"]
-    assert linear["all"]["mean"] == pytest.approx(100.0)
-    assert linear["5"]["mean"] >= 95.0
-    logistic = evaluate_few_label(
-        *train, *val, *test, per_class_list=(2,), n_draws=2,
-        probe=logistic_regression_probe, probe_kwargs={"c_values": (1.0,)},
-    )  # fmt: skip
-    assert logistic["2"]["n_labeled"] == 8
-    assert logistic["2"]["mean"] >= 95.0
-    with pytest.raises(ValueError, match="val_labels has 3 entries"):
-        evaluate_few_label(*train, val[0], val[1][:3], *test)
+    assert draws_seen == [0, 1, 0]
+    assert results["2"]["scores"] == [50.0, 51.0] and results["2"]["mean"] == 50.5
+    assert results["2"]["cross_load"]["scores"] == [10.0, 20.0]
+    assert results["2"]["cross_load"]["mean"] == 15.0
+    assert results["2"]["cross_load"]["std"] == pytest.approx(torch.tensor([10.0, 20.0]).std())
+    assert results["all"]["cross_load"] == {"scores": [10.0], "mean": 10.0, "std": 0.0}
+    assert [n for n, _ in reported] == [8, 8, 66]

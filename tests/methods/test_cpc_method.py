@@ -10,13 +10,13 @@ import pytest
 import torch
 from torch import nn
 
+from contrastlab.config.training import TrainConfig
 from contrastlab.data.splits import LabeledTensors
 from contrastlab.losses.cpc import cpc_loss
 from contrastlab.methods import CPCMethod
 from contrastlab.models import CPC
 from contrastlab.models.signal_networks import CPCNetwork
 from contrastlab.models.signal_spec import build_signal_encoder, make_spec
-from contrastlab.training.config import TrainConfig
 from contrastlab.training.loop import fit
 
 

@@ -10,10 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from contrastlab.config.options import build_config
+from contrastlab.config.training import TrainConfig
 from contrastlab.data.splits import LabeledTensors
 from contrastlab.losses.supervised_queue import supervised_queue_loss
 from contrastlab.methods import MoCoMethod
-from contrastlab.training.config import TrainConfig, build_config
 from contrastlab.training.loop import fit
 
 DIM = 6
@@ -217,7 +218,8 @@ def test_bad_calls_raise():
 
 
 def test_image_pretrain_pipeline_trains_supervised_moco(tmp_path: Path):
-    from contrastlab.pipelines.image import ImageConfig, pretrain
+    from contrastlab.config.image import PretrainConfig
+    from contrastlab.pipelines.pretrain import pretrain
 
     options = {
         "method": "moco",
@@ -234,7 +236,7 @@ def test_image_pretrain_pipeline_trains_supervised_moco(tmp_path: Path):
         "device": "cpu",
         "out": str(tmp_path),
     }
-    summary = pretrain(build_config(ImageConfig, options))
+    summary = pretrain(build_config(PretrainConfig, options))
     assert summary["method"] == "moco" and math.isfinite(summary["final_loss"])
     method_state = torch.load(tmp_path / "last.pth", weights_only=True)["method"]
     assert method_state["queue"].shape == (600, 128)
@@ -247,16 +249,16 @@ def test_image_pretrain_pipeline_trains_supervised_moco(tmp_path: Path):
     [
         ({"moco_queue_size": 0}, "moco_queue_size"),
         ({"moco_momentum": 1.0}, "moco_momentum"),
-        ({"moco_bn_splits": 0}, "--moco_bn_splits must be >= 1"),
+        ({"moco_bn_splits": 0}, r"--moco_bn_splits must be in \[1, "),
         ({"moco_bn_splits": 2, "moco_shuffle_bn": False}, "needs --moco_shuffle_bn"),
         ({"moco_bn_splits": 257, "batch_size": 256}, "cannot split a batch of 256"),
     ],
 )
 def test_image_config_rejects_bad_moco_options(options, message):
-    from contrastlab.pipelines.image import ImageConfig
+    from contrastlab.config.image import PretrainConfig
 
     with pytest.raises(ValueError, match=message):
-        build_config(ImageConfig, {"method": "moco", **options})
+        build_config(PretrainConfig, {"method": "moco", **options})
 
 
 @pytest.mark.parametrize(
@@ -270,12 +272,13 @@ def test_image_config_rejects_bad_moco_options(options, message):
 def test_image_pipeline_passes_shuffle_bn_options_to_moco(options, shuffle_bn, bn_splits):
     from contrastlab.cli import build_parser
     from contrastlab.cli.options import config_from_args
+    from contrastlab.config.image import PretrainConfig
     from contrastlab.models.supcon_resnet import SupConResNet
-    from contrastlab.pipelines.image import ImageConfig, _pretrain_method
+    from contrastlab.pipelines.pretrain import _method
 
     args = build_parser().parse_args(["pretrain", "--method", "moco", "--feat_dim", "8", *options])
-    config = config_from_args(ImageConfig, args)
+    config = config_from_args(PretrainConfig, args)
     model = SupConResNet("smallcnn", feat_dim=config.feat_dim, in_channels=1)
-    method = _pretrain_method(config, model, nn.Identity())
+    method = _method(config, model, nn.Identity())
     assert isinstance(method, MoCoMethod)
     assert (method.shuffle_bn, method.bn_splits) == (shuffle_bn, bn_splits)

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
+from contrastlab.config.training import TrainConfig
 from contrastlab.data.splits import LabeledTensors
 from contrastlab.methods import SiameseMethod, balanced_pairs
-from contrastlab.training.config import TrainConfig
 from contrastlab.training.loop import fit
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from contrastlab.config.training import TrainConfig
 from contrastlab.data.overlapping_crops import sample_overlapping_crops, take_crops
 from contrastlab.data.splits import LabeledTensors
 from contrastlab.losses import hierarchical_contrastive_loss
@@ -17,7 +18,6 @@ from contrastlab.methods import TS2VecMethod
 from contrastlab.methods.contract import TrainingDivergedError
 from contrastlab.models.ts2vec import TS2VecEncoder
 from contrastlab.training.checkpoint import load_checkpoint
-from contrastlab.training.config import TrainConfig
 from contrastlab.training.loop import fit
 
 

@@ -12,13 +12,9 @@ import scipy.io
 import torch
 
 from contrastlab.cli import main
+from contrastlab.models.diagnosis_model import load_diagnosis_model, save_diagnosis_model
 from contrastlab.models.signal_spec import build_classifier, make_spec
-from contrastlab.pipelines.diagnose import (
-    diagnose_files,
-    load_diagnosis_model,
-    read_mat_signal,
-    save_diagnosis_model,
-)
+from contrastlab.pipelines.diagnose import diagnose_files, read_mat_signal
 
 WINDOW = 512
 CLASSES = ["normal", "IR007", "B007"]

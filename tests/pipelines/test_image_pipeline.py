@@ -12,23 +12,11 @@ from PIL import Image
 from contrastlab.cli import main
 from contrastlab.training.checkpoint import load_checkpoint
 
-TINY = [
-    "--dataset",
-    "digits",
-    "--model",
-    "smallcnn",
-    "--size",
-    "8",
-    "--batch_size",
-    "128",
-    "--learning_rate",
-    "0.05",
-    "--knn_every",
-    "1",
-    "--knn_k",
-    "20",
-    "--no-progress",
-]
+TRAIN = [
+    *("--dataset", "digits", "--model", "smallcnn", "--size", "8", "--batch_size", "128"),
+    *("--learning_rate", "0.05", "--no-warm", "--no-progress"),
+]  # fmt: skip
+TINY = [*TRAIN, "--knn_every", "1", "--knn_k", "20"]  # pretrain
 
 
 def run(*args: str) -> int:
@@ -91,28 +79,16 @@ def test_pretrain_writes_a_complete_run_directory(pretrained: Path):
 
 def test_linear_knn_and_plot_on_a_checkpoint(pretrained: Path, tmp_path: Path, capsys):
     out = tmp_path / "linear"
-    assert (
-        run(
-            "linear",
-            *TINY,
-            "--ckpt",
-            str(pretrained / "last.pth"),
-            "--out",
-            str(out),
-            "--linear_epochs",
-            "3",
-        )
-        == 0
-    )
-    assert {"test_top1", "test_top5", "val_top1"} <= set(summary(out))
-    # TINY is a pretraining option list: knn uses none of its training options or --model.
-    with pytest.warns(UserWarning) as caught:
-        assert run("knn", *TINY, "--ckpt", str(pretrained / "last.pth")) == 0
-    (ignored,) = [str(w.message) for w in caught if "ignores" in str(w.message)]
-    assert ignored.startswith(
-        "contrastlab knn ignores --batch_size, --learning_rate, --model, --knn_every:"
-    )
+    checkpoint = ["--ckpt", str(pretrained / "last.pth"), "--no-progress"]
+    assert run("linear", *checkpoint, "--out", str(out), "--epochs", "3") == 0
+    assert {"test_top1", "test_top5", "val_top1", "provenance"} <= set(summary(out))
+    assert run("knn", *checkpoint, "--knn_k", "20") == 0
     assert "knn_test_top1" in capsys.readouterr().out
+    # The checkpoint decides the network: a pretraining option is refused, not ignored.
+    with pytest.raises(SystemExit) as refused:
+        run("knn", *checkpoint, "--model", "resnet18")
+    assert refused.value.code == 2
+    assert "unrecognized arguments: --model resnet18" in capsys.readouterr().err
     (pretrained / "training_curves.png").unlink()
     assert run("plot", str(pretrained)) == 0
     assert_png(pretrained / "training_curves.png")
@@ -143,7 +119,8 @@ def test_resume_continues_to_the_requested_epoch(pretrained: Path, tmp_path: Pat
 @pytest.mark.parametrize("method", ["simclr", "ce"])
 def test_simclr_and_cross_entropy(method: str, tmp_path: Path):
     command = ["ce"] if method == "ce" else ["pretrain", "--method", "simclr", "--temp", "0.5"]
-    assert run(*command, *TINY, "--epochs", "3", "--out", str(tmp_path)) == 0
+    options = TINY if command[0] == "pretrain" else TRAIN
+    assert run(*command, *options, "--epochs", "3", "--out", str(tmp_path)) == 0
     result = summary(tmp_path)
     if method == "ce":
         assert {"test_top1", "test_top5", "val_top1"} <= set(result)
@@ -157,26 +134,26 @@ def test_simclr_and_cross_entropy(method: str, tmp_path: Path):
 
 
 def test_linear_scores_on_the_checkpoints_own_split(pretrained, tmp_path, monkeypatch):
-    import contrastlab.pipelines.image as image
+    import contrastlab.evaluation.checkpoint_evaluation as evaluation
 
     seeds = []
-    original = image.load_image_source
+    original = evaluation.load_image_source
 
     def recording(name, **kwargs):
         seeds.append((name, kwargs["seed"], kwargs["size"]))
         return original(name, **kwargs)
 
-    monkeypatch.setattr(image, "load_image_source", recording)
+    monkeypatch.setattr(evaluation, "load_image_source", recording)
     checkpoint = ["--ckpt", str(pretrained / "last.pth"), "--out", str(tmp_path)]
-    assert run("linear", *TINY, "--size", "16", "--seed", "5", *checkpoint, "--epochs", "1") == 0
-    assert seeds == [("digits", 0, 8)]
+    assert run("linear", "--seed", "5", *checkpoint, "--epochs", "1", "--no-progress") == 0
+    assert seeds == [("digits", 0, 8)]  # the checkpoint's split and size, not --seed 5
 
 
 def test_ce_resume_keeps_the_best_epoch(tmp_path: Path):
-    assert run("ce", *TINY, "--epochs", "2", "--out", str(tmp_path)) == 0
+    assert run("ce", *TRAIN, "--epochs", "2", "--out", str(tmp_path)) == 0
     first = summary(tmp_path)
     resume = ["--resume", str(tmp_path / "last.pth")]
-    assert run("ce", *TINY, "--epochs", "3", "--out", str(tmp_path), *resume) == 0
+    assert run("ce", *TRAIN, "--epochs", "3", "--out", str(tmp_path), *resume) == 0
     resumed = summary(tmp_path)
     assert resumed["best_epoch"] in (1, 2, 3) and resumed["val_top1"] >= first["val_top1"]
     best = load_checkpoint(tmp_path / "best.pth")
@@ -187,15 +164,15 @@ def test_yaml_scientific_notation_and_type_errors(tmp_path: Path, capsys):
     import argparse
 
     from contrastlab.cli.options import config_from_args
-    from contrastlab.pipelines.image import ImageConfig
+    from contrastlab.config.image import PretrainConfig
 
     config = tmp_path / "run.yaml"
     config.write_text("weight_decay: 1e-4\ntemp: 5e-2\nepochs: 1\n")
-    resolved = config_from_args(ImageConfig, argparse.Namespace(config=str(config)))
+    resolved = config_from_args(PretrainConfig, argparse.Namespace(config=str(config)))
     assert resolved.weight_decay == 1e-4 and resolved.temp == 0.05
     config.write_text("epochs: many\n")
     assert run("pretrain", "--config", str(config), "--out", str(tmp_path / "x")) == 2
-    assert "option epochs expects int" in capsys.readouterr().err
+    assert "--epochs expects integer, got 'many'" in capsys.readouterr().err
 
 
 def test_bad_input_gives_clear_errors_and_keeps_checkpoints(
@@ -203,7 +180,7 @@ def test_bad_input_gives_clear_errors_and_keeps_checkpoints(
 ):
     before = (pretrained / "last.pth").read_bytes()
     assert run("pretrain", *TINY, "--method", "byol", "--out", str(tmp_path / "a")) == 2
-    assert "unknown --method 'byol'" in capsys.readouterr().err
+    assert "--method must be one of supcon, simclr, moco; got 'byol'" in capsys.readouterr().err
     assert (
         run(
             "pretrain",
@@ -236,15 +213,18 @@ def test_bad_input_gives_clear_errors_and_keeps_checkpoints(
     assert "download" in capsys.readouterr().err
     truncated = tmp_path / "truncated.pth"
     truncated.write_bytes(before[: len(before) // 3])
-    assert run("linear", *TINY, "--ckpt", str(truncated), "--out", str(tmp_path / "d")) == 2
+    assert run("linear", "--ckpt", str(truncated), "--out", str(tmp_path / "d")) == 2
     assert "truncated" in capsys.readouterr().err
     config = tmp_path / "typo.yaml"
     config.write_text("learning_rat: 0.1\n")
     assert run("pretrain", "--config", str(config), "--out", str(tmp_path / "e")) == 2
-    assert "unknown option(s) ['learning_rat']" in capsys.readouterr().err
+    assert (
+        "unknown option(s) --learning_rat (did you mean --learning_rate?)"
+        in capsys.readouterr().err
+    )
     refused = tmp_path / "f"
     assert run("pretrain", *TINY, "--linear", "--linear_epochs", "0", "--out", str(refused)) == 2
-    assert "--linear_epochs must be >= 1" in capsys.readouterr().err
+    assert "--linear_epochs must be in [1, 100000], got 0" in capsys.readouterr().err
     assert not refused.exists()  # refused before any training
     assert (pretrained / "last.pth").read_bytes() == before
 
@@ -275,9 +255,9 @@ def test_supcontrast_checkpoint_can_be_evaluated(tmp_path: Path):
         for index in range(12):
             pixels = torch.randint(0, 255, (8, 8, 3), generator=generator, dtype=torch.uint8)
             Image.fromarray(pixels.numpy()).save(folder / label / f"{index}.png")
-    from contrastlab.pipelines.image import _load_encoder
+    from contrastlab.evaluation.checkpoint_evaluation import load_pretrained_image_network
 
-    loaded, spec, options = _load_encoder(str(tmp_path / "last.pth"), torch.device("cpu"))
+    loaded, spec, options = load_pretrained_image_network(tmp_path / "last.pth", "cpu")
     assert options["model"] == "resnet18"  # SupContrast's opt, as a dict
     images = torch.randn(3, 3, 8, 8)
     model.eval()

@@ -10,11 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from contrastlab.config.options import build_config
+from contrastlab.config.training import TrainConfig
 from contrastlab.data.splits import LabeledTensors
 from contrastlab.methods.contract import StepOutput, TrainingDivergedError
+from contrastlab.training.batches import count_batches, epoch_batches
 from contrastlab.training.checkpoint import load_checkpoint
-from contrastlab.training.config import TrainConfig, build_config
-from contrastlab.training.loop import count_batches, epoch_batches, fit
+from contrastlab.training.loop import fit
 
 
 class NoisyClassification(nn.Module):
@@ -110,7 +112,7 @@ def test_training_reduces_the_loss_and_logs_every_epoch(tmp_path: Path):
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path: Path):
-    with pytest.raises(TrainingDivergedError, match=r"loss became nan at epoch 3.*last good"):
+    with pytest.raises(TrainingDivergedError, match=r"NaN or infinite in epoch 3.*last good"):
         fit(make_model(), NoisyClassification(explode_at_epoch=3), make_data(), config(), tmp_path)
     assert load_checkpoint(tmp_path / "last.pth")["epoch"] == 2
 

@@ -3,87 +3,46 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import warnings
 from pathlib import Path
+from typing import Any
 
 from contrastlab.cli.options import add_config_options, config_from_args
-
-# What linear / knn act on; every other option shapes pretraining, and the checkpoint decides the
-# network (model, stem, head, feat_dim). Giving one of those is allowed (SupContrast's scripts
-# pass one option list to every command) but warned about.
-_EVALUATION_OPTIONS = frozenset(
-    {"ckpt", "dataset", "data_folder", "download", "val_size", "size", "seed", "device",
-     "threads", "eval_batch_size", "progress"}
-)  # fmt: skip
-_LINEAR_OPTIONS = frozenset(
-    {"out", "epochs", "learning_rate", "batch_size", "linear_epochs", "linear_learning_rate",
-     "linear_batch_size"}
-)  # fmt: skip
-USED_OPTIONS = {
-    "linear": _EVALUATION_OPTIONS | _LINEAR_OPTIONS,
-    "knn": _EVALUATION_OPTIONS | {"knn_k"},
-}
+from contrastlab.config.image import CEConfig, KNNConfig, LinearConfig, PretrainConfig
 
 
-def warn_ignored_options(command: str, args: argparse.Namespace, config_class: type) -> None:
-    """Warn about the options given to ``command`` that it does not use (``USED_OPTIONS``)."""
-    ignored = [
-        f"--{field.name}"
-        for field in dataclasses.fields(config_class)
-        if field.name not in USED_OPTIONS[command] and getattr(args, field.name, None) is not None
-    ]
-    if ignored:
-        warnings.warn(
-            f"contrastlab {command} ignores {', '.join(ignored)}: pretraining options (the "
-            "checkpoint decides the network)",
-            stacklevel=2,
-        )
-
-
-def _print_summary(summary: dict) -> None:
-    print(json.dumps(summary, indent=2, sort_keys=True))
-    if "test_top1" in summary:
+def _print_summary(summary: dict[str, Any]) -> None:
+    shown = {k: v for k, v in summary.items() if k != "provenance"}
+    print(json.dumps(shown, indent=2, sort_keys=True))
+    if summary.get("test_top1") is not None:
         print(f"test top-1: {summary['test_top1']:.2f}%")
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from contrastlab.pipelines.image import ImageConfig, pretrain
+    from contrastlab.pipelines.pretrain import pretrain
 
-    _print_summary(pretrain(config_from_args(ImageConfig, args)))
+    _print_summary(pretrain(config_from_args(PretrainConfig, args)))
     return 0
 
 
 def _ce(args: argparse.Namespace) -> int:
-    from contrastlab.pipelines.image import ImageConfig, train_ce
+    from contrastlab.pipelines.cross_entropy import train_ce
 
-    # main_ce's own default learning rate (its decay at 70/80/90% is the shared default).
-    config = config_from_args(ImageConfig, args, defaults={"learning_rate": 0.2}, method="ce")
-    _print_summary(train_ce(config))
+    _print_summary(train_ce(config_from_args(CEConfig, args)))
     return 0
 
 
 def _linear(args: argparse.Namespace) -> int:
-    from contrastlab.pipelines.image import ImageConfig, linear_eval
+    from contrastlab.pipelines.linear_eval import linear_eval
 
-    warn_ignored_options("linear", args, ImageConfig)
-    # As in main_linear, --epochs, --learning_rate and --batch_size are the classifier's.
-    linear_options = {
-        f"linear_{name}": getattr(args, name)
-        for name in ("epochs", "learning_rate", "batch_size")
-        if getattr(args, name) is not None
-    }
-    _print_summary(linear_eval(config_from_args(ImageConfig, args, **linear_options)))
+    _print_summary(linear_eval(config_from_args(LinearConfig, args)))
     return 0
 
 
 def _knn(args: argparse.Namespace) -> int:
-    from contrastlab.pipelines.image import ImageConfig, knn_eval
+    from contrastlab.pipelines.knn_eval import knn_eval
 
-    warn_ignored_options("knn", args, ImageConfig)
-    accuracies = knn_eval(config_from_args(ImageConfig, args))
-    print(json.dumps({f"knn_{split}_top1": value for split, value in accuracies.items()}, indent=2))
+    print(json.dumps(knn_eval(config_from_args(KNNConfig, args)), indent=2))
     return 0
 
 
@@ -100,22 +59,18 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    from contrastlab.pipelines.image import ImageConfig
+COMMANDS = {
+    "pretrain": (_pretrain, PretrainConfig, "SupCon / SimCLR / MoCo pretraining (--method)"),
+    "ce": (_ce, CEConfig, "supervised cross-entropy baseline"),
+    "linear": (_linear, LinearConfig, "linear evaluation of a pretrained encoder (--ckpt PATH)"),
+    "knn": (_knn, KNNConfig, "weighted kNN accuracy of a pretrained encoder (--ckpt PATH)"),
+}
 
-    commands = {
-        "pretrain": (
-            _pretrain,
-            "SupCon / SimCLR / MoCo pretraining (--method supcon|simclr|moco)",
-            frozenset(),
-        ),
-        "ce": (_ce, "supervised cross-entropy baseline", frozenset({"method"})),
-        "linear": (_linear, "linear evaluation of a pretrained encoder (--ckpt PATH)", frozenset()),
-        "knn": (_knn, "weighted kNN accuracy of a pretrained encoder (--ckpt PATH)", frozenset()),
-    }
-    for name, (func, help_text, skip) in commands.items():
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    for name, (func, config_class, help_text) in COMMANDS.items():
         parser = subparsers.add_parser(name, help=help_text, description=help_text)
-        add_config_options(parser, ImageConfig, skip=skip)
+        add_config_options(parser, config_class)
         parser.set_defaults(func=func)
     plot = subparsers.add_parser("plot", help="redraw a run's training curves PNG")
     plot.add_argument("run_dir", help="a run directory holding metrics.jsonl")

@@ -1,78 +1,95 @@
-"""Command-line options generated from a configuration dataclass.
+"""Command-line options generated from a configuration dataclass (:mod:`contrastlab.config`).
 
-Every field becomes ``--<name>`` with its SupContrast spelling; booleans get ``--x / --no-x``;
-lists take comma-separated values (``--lr_decay_epochs 700,800,900``). All defaults are ``None``
-on the command line, so the resolution order is dataclass defaults < ``--config FILE.yaml`` <
-explicit options. Help texts come from :mod:`contrastlab.cli.option_help`, which shows those
-defaults.
+Every field made with :func:`contrastlab.config.option` becomes ``--<name>`` with its help text
+and its default shown; booleans get ``--x / --no-x``; lists take comma-separated values
+(``--lr_decay_epochs 700,800,900``). All command-line defaults are ``None``, so the resolution
+order is field defaults < the configuration's preset < ``--config FILE.yaml`` < explicit options
+(:func:`config_from_args`). Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Mapping
+import typing
 from typing import Any
 
-from contrastlab.cli.option_help import help_text
-from contrastlab.training.config import ConfigT, build_config, read_yaml
+from contrastlab.config.options import (
+    ConfigT,
+    build_config,
+    field_defaults,
+    field_types,
+    option_info,
+)
+from contrastlab.config.yaml_files import read_yaml
 
 
-def _comma_ints(text: str) -> list[int]:
-    try:
-        return [int(value) for value in text.split(",") if value.strip()]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from error
+def format_default(value: Any) -> str:
+    """A default as a help text shows it: ``on`` / ``off``, ``1,5,10`` for lists, ``0.0001``."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (list, tuple)):
+        return ",".join(format_default(item) for item in value) or "none"
+    if isinstance(value, float):
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)
+    return "none" if value is None else str(value)
 
 
-def add_config_options(
-    parser: argparse.ArgumentParser,
-    cls: type,
-    skip: frozenset[str] = frozenset(),
-    command: str | None = None,
-) -> None:
-    """Add one option per field of dataclass ``cls`` (default None) and ``--config``.
+def _metavar(kind: Any, choices: tuple[Any, ...] | None) -> str:
+    """``{a,b}`` for a choice, ``A,B,...`` for a list, ``N`` / ``X`` for numbers."""
+    if typing.get_origin(kind) is list:
+        return "A,B,..."
+    if choices is not None:
+        return "{" + ",".join(map(str, choices)) + "}"
+    base = next((a for a in typing.get_args(kind) if a is not type(None)), kind)
+    return {int: "N", float: "X"}.get(base, "TEXT")
 
-    ``command`` picks command-specific help texts; by default the last word of ``parser.prog``
-    (``contrastlab ce`` -> ``ce``).
+
+def add_config_options(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Add ``--config`` and one option per command-line field of dataclass ``cls``.
+
+    Values stay text here; :func:`config_from_args` converts and checks them with the same rules
+    as a YAML file's, so both give the same error messages.
     """
-    command = command or parser.prog.split()[-1]
-    parser.add_argument("--config", help="YAML file of options (command-line options win)")
+    parser.add_argument(
+        "--config", metavar="FILE.yaml", help="YAML file of options (command-line options win)"
+    )
+    defaults = field_defaults(cls)
+    types = field_types(cls)
     for field in dataclasses.fields(cls):
-        if field.name in skip:
+        info = option_info(field)
+        if not info.cli:
             continue
-        kind = str(field.type)
+        shown = (
+            f"{info.help} (default {format_default(defaults.get(field.name))})"
+            if info.help
+            else None
+        )
+        help_string = None if shown is None else shown.replace("%", "%%")
         flag = f"--{field.name}"
-        text = help_text(field.name, cls, command)
-        # argparse %-formats help strings: a literal % (as in "90% of --epochs") is written %%.
-        help_string = None if text is None else text.replace("%", "%%")
-        if kind == "bool":
+        kind = types[field.name]
+        if kind is bool:
             parser.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=None, help=help_string
             )
-        elif kind.startswith("list[int]"):
-            parser.add_argument(flag, type=_comma_ints, default=None, help=help_string)
-        elif kind.startswith("int"):
-            parser.add_argument(flag, type=int, default=None, help=help_string)
-        elif kind.startswith("float"):
-            parser.add_argument(flag, type=float, default=None, help=help_string)
-        else:
-            parser.add_argument(flag, type=str, default=None, help=help_string)
+            continue
+        parser.add_argument(
+            flag, default=None, metavar=_metavar(kind, info.choices), help=help_string
+        )
 
 
-def config_from_args(
-    cls: type[ConfigT],
-    args: argparse.Namespace,
-    defaults: Mapping[str, Any] | None = None,
-    **fixed: Any,
-) -> ConfigT:
-    """Resolve ``cls`` from, later winning: its field defaults, the command's ``defaults``,
-    ``args.config`` (YAML), explicit options and ``fixed``."""
-    names = {field.name for field in dataclasses.fields(cls)}
-    from_file = read_yaml(args.config) if getattr(args, "config", None) else None
-    explicit = {
-        name: getattr(args, name) for name in names if getattr(args, name, None) is not None
+def given_options(cls: type, args: argparse.Namespace) -> dict[str, Any]:
+    """The options of ``cls`` given on the command line (not None)."""
+    return {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(cls)
+        if getattr(args, field.name, None) is not None
     }
-    return build_config(cls, defaults, from_file, explicit, fixed)
+
+
+def config_from_args(cls: type[ConfigT], args: argparse.Namespace, **fixed: Any) -> ConfigT:
+    """Resolve ``cls`` from, later winning: its field defaults, its preset, ``args.config``
+    (YAML), explicit options and ``fixed``."""
+    from_file = read_yaml(args.config) if getattr(args, "config", None) else None
+    return build_config(cls, from_file, given_options(cls, args), fixed)

@@ -7,10 +7,12 @@ import json
 from typing import Any
 
 from contrastlab.cli.options import add_config_options, config_from_args
+from contrastlab.config.signal import BearingConfig, CPCConfig, UCRConfig
 
 
 def _print_json(summary: dict[str, Any]) -> None:
-    print(json.dumps(summary, indent=2, sort_keys=True))
+    shown = {k: v for k, v in summary.items() if k != "provenance"}
+    print(json.dumps(shown, indent=2, sort_keys=True))
 
 
 def _bearing_table(summary: dict[str, Any]) -> str:
@@ -34,7 +36,7 @@ def _bearing_table(summary: dict[str, Any]) -> str:
 
 
 def _bearing(args: argparse.Namespace) -> int:
-    from contrastlab.pipelines.bearing import BearingConfig, run_bearing
+    from contrastlab.pipelines.bearing import run_bearing
 
     summary = run_bearing(config_from_args(BearingConfig, args))
     print(_bearing_table(summary))
@@ -74,27 +76,20 @@ def _diagnose(args: argparse.Namespace) -> int:
 
 
 def _cpc(args: argparse.Namespace) -> int:
-    from contrastlab.pipelines.cpc import CPCConfig, run_cpc
+    from contrastlab.pipelines.cpc import run_cpc
 
-    _print_json(run_cpc(config_from_args(CPCConfig, args, method="cpc")))
+    _print_json(run_cpc(config_from_args(CPCConfig, args)))
     return 0
 
 
 def _ucr(args: argparse.Namespace) -> int:
-    from contrastlab.pipelines.ucr import TS2VEC_DEFAULTS, UCRConfig, run_ucr
+    from contrastlab.pipelines.ucr import run_ucr
 
-    config = config_from_args(UCRConfig, args)
-    if config.method == "ts2vec":  # TS2Vec's recipe, below --config and explicit options
-        config = config_from_args(UCRConfig, args, defaults=TS2VEC_DEFAULTS)
-    _print_json(run_ucr(config))
+    _print_json(run_ucr(config_from_args(UCRConfig, args)))
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from contrastlab.pipelines.bearing import BearingConfig
-    from contrastlab.pipelines.cpc import CPCConfig
-    from contrastlab.pipelines.ucr import UCRConfig
-
     help_text = (
         "bearing fault diagnosis: contrastive pretraining (--method simclr|supcon|cpc|siamese), "
         "few-label probe / fine-tuning / scratch baseline, cross-load test, model.pt"
@@ -105,7 +100,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     help_text = "CPC pretraining on a signal source, then a linear probe"
     parser = subparsers.add_parser("cpc", help=help_text, description=help_text)
-    add_config_options(parser, CPCConfig, skip=frozenset({"method"}))
+    add_config_options(parser, CPCConfig)
     parser.set_defaults(func=_cpc)
 
     help_text = (

@@ -30,6 +30,7 @@ def load_image_source(
     size: int = 32,
     download: bool = False,
     seed: int = 0,
+    val_size: int | None = None,
     **options: Any,
 ) -> DataSplits:
     """Load an image source as uint8 ``[N, C, size, size]`` train / val / test splits.
@@ -42,9 +43,15 @@ def load_image_source(
         size: side length of the returned images.
         download: allow fetching a missing CIFAR archive (nothing else is ever downloaded).
         seed: seed of the stratified split.
+        val_size: CIFAR only: training images held out for validation (None: the loader's
+            5000).
         options: extra keyword arguments of the source's loader (``load_digits_splits``,
             ``load_cifar_splits``, ``load_image_folder``), e.g. ``val_size=5000`` or ``channels=1``.
     """
+    if val_size is not None:
+        if name not in ("cifar10", "cifar100"):
+            raise ValueError(f"val_size applies to the CIFAR sources, not {name!r}")
+        options["val_size"] = val_size
     if name not in IMAGE_SOURCES:
         raise ValueError(f"unknown image source {name!r}; valid names: {', '.join(IMAGE_SOURCES)}")
     if name == "digits":

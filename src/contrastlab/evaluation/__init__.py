@@ -4,7 +4,6 @@ it loads matplotlib)."""
 
 from contrastlab.evaluation.features import encode_splits, extract_features
 from contrastlab.evaluation.few_label import (
-    evaluate_few_label,
     run_few_label_protocol,
     sample_labeled_subset,
 )
@@ -30,7 +29,6 @@ __all__ = [
     "balanced_accuracy",
     "confusion_matrix",
     "encode_splits",
-    "evaluate_few_label",
     "extract_features",
     "knn_accuracy",
     "knn_class_scores",

@@ -7,24 +7,19 @@ deviation over draws. Because a draw's seed does not depend on the budget and th
 nested (see :func:`sample_labeled_subset`), budgets are compared on the same labelled samples.
 
 :func:`run_few_label_protocol` is generic: it only needs the training labels and a callable
-``fit_and_score(train_indices) -> test accuracy``, so fine-tuning a whole network can be plugged in.
-:func:`evaluate_few_label` is the feature-based instance with a pluggable probe (linear by default).
+``fit_and_score(train_indices, draw) -> test accuracy`` (or several scores), so a probe on frozen
+features and the fine-tuning of a whole network plug in alike.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
-from contrastlab._checks import check_float_tensor, check_int, check_labels
-from contrastlab.evaluation.linear_probe import linear_probe
-
-
-class ProbeResultLike(Protocol):
-    test_top1: float
+from contrastlab._checks import check_int, check_labels
 
 
 def sample_labeled_subset(
@@ -60,19 +55,29 @@ def sample_labeled_subset(
     return torch.cat(chosen).sort().values
 
 
+def _statistics(scores: list[float]) -> dict[str, Any]:
+    mean = sum(scores) / len(scores)
+    variance = sum((s - mean) ** 2 for s in scores) / (len(scores) - 1) if len(scores) > 1 else 0.0
+    return {"scores": scores, "mean": mean, "std": math.sqrt(variance)}
+
+
 def run_few_label_protocol(
     train_labels: torch.Tensor,
-    fit_and_score: Callable[[torch.Tensor], float],
+    fit_and_score: Callable[[torch.Tensor, int], float | Mapping[str, float]],
     per_class_list: Sequence[int | None] = (1, 5, 10, 20, None),
     n_draws: int = 3,
     seed: int = 0,
+    on_score: Callable[[int, Mapping[str, float]], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Score ``fit_and_score(train_indices)`` over label budgets and random draws.
+    """Score ``fit_and_score(train_indices, draw)`` over label budgets and random draws.
 
-    Returns ``{key: {"per_class", "n_labeled", "scores", "mean", "std"}}`` keyed by
-    ``str(per_class)`` or ``"all"`` for ``None``, in the order of ``per_class_list``; ``std`` is
-    the sample standard deviation (``ddof=1``; 0.0 for a single draw). The ``None`` budget is
-    fitted once: every draw would label the same samples.
+    ``fit_and_score`` returns the test accuracy, or several scores ``{"test": ..., "other":
+    ...}`` (e.g. a cross-load test set). Returns ``{key: {"per_class", "n_labeled", "scores",
+    "mean", "std", other: {"scores", "mean", "std"}, ...}}`` keyed by ``str(per_class)`` or
+    ``"all"`` for ``None``, in the order of ``per_class_list``: ``scores`` / ``mean`` / ``std``
+    are the test accuracy's, ``std`` the sample standard deviation (``ddof=1``; 0.0 for a single
+    draw). The ``None`` budget is fitted once: every draw would label the same samples.
+    ``on_score(n_labeled, scores)`` is called after every fit (a progress bar).
     """
     check_int("n_draws", n_draws)
     per_class_list = list(per_class_list)
@@ -83,74 +88,20 @@ def run_few_label_protocol(
 
     results: dict[str, dict[str, Any]] = {}
     for per_class in per_class_list:
-        draws = 1 if per_class is None else n_draws
-        scores, n_labeled = [], 0
-        for draw in range(draws):
+        runs: list[dict[str, float]] = []
+        n_labeled = 0
+        for draw in range(1 if per_class is None else n_draws):
             indices = sample_labeled_subset(train_labels, per_class, seed=seed + draw)
             n_labeled = indices.numel()
-            scores.append(float(fit_and_score(indices)))
-        mean = sum(scores) / len(scores)
-        variance = sum((s - mean) ** 2 for s in scores) / (len(scores) - 1) if draws > 1 else 0.0
-        results["all" if per_class is None else str(per_class)] = {
-            "per_class": per_class,
-            "n_labeled": n_labeled,
-            "scores": scores,
-            "mean": mean,
-            "std": math.sqrt(variance),
-        }
+            scored = fit_and_score(indices, draw)
+            scores = dict(scored) if isinstance(scored, Mapping) else {"test": float(scored)}
+            runs.append({name: float(value) for name, value in scores.items()})
+            if on_score is not None:
+                on_score(n_labeled, runs[-1])
+        entry: dict[str, Any] = {"per_class": per_class, "n_labeled": n_labeled}
+        entry.update(_statistics([run["test"] for run in runs]))
+        for name in runs[0]:
+            if name != "test":
+                entry[name] = _statistics([run[name] for run in runs])
+        results["all" if per_class is None else str(per_class)] = entry
     return results
-
-
-def evaluate_few_label(
-    train_features: torch.Tensor,
-    train_labels: torch.Tensor,
-    val_features: torch.Tensor,
-    val_labels: torch.Tensor,
-    test_features: torch.Tensor,
-    test_labels: torch.Tensor,
-    per_class_list: Sequence[int | None] = (1, 5, 10, 20, None),
-    n_draws: int = 3,
-    seed: int = 0,
-    probe: Callable[..., ProbeResultLike] = linear_probe,
-    probe_kwargs: Mapping[str, Any] | None = None,
-    num_classes: int | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Few-label evaluation of frozen features ([N_split, D]; labels [N_split] int).
-
-    For each budget and draw, ``probe(train_features[idx], train_labels[idx], val_features,
-    val_labels, test_features, test_labels, num_classes=num_classes, **probe_kwargs)`` is fitted
-    and its ``test_top1`` recorded (see :func:`run_few_label_protocol` for the returned dict).
-    ``probe`` is :func:`~contrastlab.evaluation.linear_probe.linear_probe` by default;
-    :func:`~contrastlab.evaluation.linear_probe.logistic_regression_probe` suits tiny budgets.
-    The full validation split is used for model selection at every budget. ``num_classes``
-    defaults to 1 + the largest label in any split, so a subset never shrinks the label space.
-    """
-    for name, features, labels in (
-        ("train", train_features, train_labels),
-        ("val", val_features, val_labels),
-        ("test", test_features, test_labels),
-    ):
-        check_float_tensor(f"{name}_features", features, ndim=2)
-        check_labels(f"{name}_labels", labels, features.shape[0])
-    train_labels = train_labels.reshape(-1)
-    if num_classes is None:
-        num_classes = 1 + max(
-            int(labels.max()) for labels in (train_labels, val_labels, test_labels)
-        )
-    kwargs = dict(probe_kwargs or {})
-
-    def fit_and_score(indices: torch.Tensor) -> float:
-        index = indices.to(train_features.device)
-        result = probe(
-            train_features[index],
-            train_labels[index.to(train_labels.device)],
-            val_features,
-            val_labels,
-            test_features,
-            test_labels,
-            num_classes=num_classes,
-            **kwargs,
-        )
-        return result.test_top1
-
-    return run_few_label_protocol(train_labels, fit_and_score, per_class_list, n_draws, seed)

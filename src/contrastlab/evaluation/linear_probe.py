@@ -50,6 +50,14 @@ class LinearProbeResult:
     history: list[dict[str, float]] = field(default_factory=list)
     classifier: nn.Linear | None = None
 
+    def figures(self) -> dict[str, float | int | None]:
+        """What ``summary.json`` reports: ``val_top1``, ``test_top1`` and ``best_epoch``."""
+        return {
+            "val_top1": self.val_top1,
+            "test_top1": self.test_top1,
+            "best_epoch": self.best_epoch,
+        }
+
 
 @dataclass
 class LogisticProbeResult:

@@ -317,3 +317,20 @@ def plot_lines(
     axes.grid(alpha=0.3, which="both")
     axes.legend(fontsize="small")
     return _save(figure, path)
+
+
+def draw_run_figures(
+    run_dir: Path,
+    test_features: torch.Tensor,
+    test_labels: torch.Tensor,
+    class_names: list[str],
+    seed: int,
+    tsne: bool = True,
+    title: str = "t-SNE of frozen test features",
+) -> None:
+    """The figures of a pretraining run: ``training_curves.png`` from ``metrics.jsonl`` and,
+    unless ``tsne`` is off, ``tsne_test.png`` of the frozen test features."""
+    plot_training_curves(run_dir / "metrics.jsonl", run_dir / "training_curves.png")
+    if tsne:
+        plot_tsne(test_features, test_labels, class_names, run_dir / "tsne_test.png", seed=seed,
+                  title=title)  # fmt: skip

@@ -50,6 +50,9 @@ class TrainingDivergedError(ValueError):
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """The network inside a ``DistributedDataParallel`` / ``DataParallel`` wrapper, else itself."""
+    """The network inside ``DistributedDataParallel`` / ``DataParallel`` / compilation wrappers
+    (any module with a true ``wraps_module`` attribute), else ``model`` itself."""
     wrappers = (nn.parallel.DistributedDataParallel, nn.DataParallel)
-    return model.module if isinstance(model, wrappers) else model
+    while isinstance(model, wrappers) or getattr(model, "wraps_module", False):
+        model = model.module
+    return model

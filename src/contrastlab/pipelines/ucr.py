@@ -33,78 +33,22 @@ from typing import Any
 
 import torch
 
-from contrastlab._checks import check_choice, check_int
+from contrastlab.config.signal import UCRConfig
 from contrastlab.data.signal_sources import load_signal_source
 from contrastlab.data.splits import DataSplits, LabeledTensors
 from contrastlab.evaluation.features import encode_splits, extract_features
 from contrastlab.evaluation.linear_probe import linear_probe, probe_splits
+from contrastlab.evaluation.plots import draw_run_figures
 from contrastlab.evaluation.pyramid_selection import PyramidChoice, select_pyramid_depth
 from contrastlab.evaluation.svm import svm_accuracy
 from contrastlab.models.signal_encoder import SignalEncoder
-from contrastlab.pipelines.signal_pretrain import (
-    SignalConfig,
-    pretrain_encoder,
-    probe_figures,
-    write_run_outputs,
-)
-from contrastlab.training.loop import FitResult, count_batches
-
-# TS2Vec's recipe for --method ts2vec: its encoder, batches of 8 and 200 optimizer steps (the
-# paper's count for sets of at most 100000 values, all of these small UCR sets). The paper uses
-# AdamW at 1e-3; the shared loop's SGD needs its own learning rate (docs/bearing.md). The SVM
-# features pool the pyramid's levels that cross-validation on the official training split keeps
-# (the paper's full-series maximum alone unless finer levels classify better there): position
-# pooling gains 3 points on ArrowHead and 11 on PickupGestureWiimoteZ, and is not chosen on
-# OSULeaf, where the full pyramid would lose 15 (docs/bearing.md).
-TS2VEC_POOLINGS = ("fixed", "cv")
-TS2VEC_DEFAULTS: dict[str, object] = {
-    "batch_size": 8,
-    "iters": 200,
-    "learning_rate": 0.01,
-    "cosine": False,
-    "ts2vec_pyramid": [1, 2, 4, 8, 16],
-    "ts2vec_pooling": "cv",
-}
-
-
-@dataclass
-class UCRConfig(SignalConfig):
-    """Options of ``contrastlab ucr``: one full batch per epoch on these small sets (TS2Vec trains
-    200 iterations on them). The speed-change and spectral-tilt views model rotating machinery,
-    not UCR series: they are off by default (generic views only)."""
-
-    dataset: str = "GunPoint"
-    data: str | None = None
-    model: str = "auto"
-    input: str = "raw"
-    epochs: int = 200
-    batch_size: int = 256
-    learning_rate: float = 0.05
-    cosine: bool = True
-    temp: float = 0.5
-    speed_change: float = 0.0
-    tilt_db: float = 0.0
-    feat_dim: int = 128
-    val_fraction: float = 0.2
-    probe_epochs: int = 200
-    iters: int = 0  # optimizer steps; > 0 replaces --epochs (see training_epochs)
-    ts2vec_pooling: str = "fixed"  # or "cv": keep the pyramid levels cross-validation prefers
-
-    @property
-    def backbone(self) -> str:
-        """``--model auto``: the method's own model for ``cpc`` / ``ts2vec``, else ``resnet1d``."""
-        if self.model != "auto":
-            return self.model
-        return self.method if self.method in ("cpc", "ts2vec") else "resnet1d"
-
-    def validate(self) -> None:
-        super().validate()
-        check_int("--iters", self.iters, minimum=0)
-        check_choice("--ts2vec_pooling", self.ts2vec_pooling, TS2VEC_POOLINGS)
-        if not 0 < self.val_fraction < 1:
-            raise ValueError(f"--val_fraction must be in (0, 1), got {self.val_fraction}")
-        if self.probe_epochs < 1:
-            raise ValueError(f"--probe_epochs must be >= 1, got {self.probe_epochs}")
+from contrastlab.training.batches import count_batches
+from contrastlab.training.devices import resolve_device
+from contrastlab.training.loop import FitResult
+from contrastlab.training.provenance import provenance
+from contrastlab.training.resume import load_resume_checkpoint
+from contrastlab.training.run_directory import RunDirectory, claimed_run, usable_run_path
+from contrastlab.training.signal_pretraining import network_spec, pretrain_encoder
 
 
 def training_epochs(config: UCRConfig, n_series: int) -> int:
@@ -163,15 +107,21 @@ class UCRPretraining:
     fit_result: FitResult
 
 
-def pretrain_ucr(config: UCRConfig, run_dir: Path) -> UCRPretraining:
-    """Load ``config.dataset`` and pretrain ``config.method`` on its official training series
-    (labels unused by the self-supervised methods), checkpoints in ``run_dir``."""
-    config.validate()
-    config.apply_threads()
+def load_ucr(config: UCRConfig) -> tuple[UCRConfig, DataSplits, LabeledTensors]:
+    """Load ``config.dataset``: ``(config with its epochs and pyramid resolved for the set, data
+    (train / val / test), the official training split (train + val))``. Raises ValueError when the
+    set cannot be evaluated (a validation split without series), before any training."""
     data = load_signal_source(
         "ucr", config.data, dataset=config.dataset, val_fraction=config.val_fraction,
         seed=config.seed,
     )  # fmt: skip
+    if len(data.val) == 0 or len(data.train) == 0:
+        raise ValueError(
+            f"{config.dataset}: --val_fraction {config.val_fraction} leaves "
+            f"{len(data.train)} training and {len(data.val)} validation series of "
+            f"{len(data.train) + len(data.val)}; the linear probe needs both (raise or lower "
+            "--val_fraction)"
+        )
     official_train = LabeledTensors(
         torch.cat([data.train.inputs, data.val.inputs]),
         torch.cat([data.train.labels, data.val.labels]),
@@ -182,18 +132,46 @@ def pretrain_ucr(config: UCRConfig, run_dir: Path) -> UCRPretraining:
         epochs=training_epochs(config, len(official_train)),
         ts2vec_pyramid=levels_to_consider(config, length),
     )
-    spec = config.network_spec(int(data.train.inputs.shape[1]), length)
+    return config, data, official_train
+
+
+def pretrain_ucr(
+    config: UCRConfig, run_dir: Path, resume_checkpoint: dict[str, Any] | None = None
+) -> UCRPretraining:
+    """Load ``config.dataset`` and pretrain ``config.method`` on its official training series
+    (labels unused by the self-supervised methods), checkpoints in ``run_dir`` (claimed)."""
+    config, data, official_train = load_ucr(config)
+    length = int(data.train.inputs.shape[2])
+    spec = network_spec(config, int(data.train.inputs.shape[1]), length)
     encoder, fit_result = pretrain_encoder(
-        config, official_train, spec, run_dir, checkpoint_extra={"class_names": data.class_names}
-    )
+        config, official_train, spec, run_dir, checkpoint_extra={"class_names": data.class_names},
+        resume_checkpoint=resume_checkpoint,
+    )  # fmt: skip
     return UCRPretraining(config, data, official_train, encoder, fit_result)
 
 
 def run_ucr(config: UCRConfig) -> dict[str, Any]:
     """Pretrain on the official training series of ``config.dataset``, evaluate frozen features."""
     started = time.perf_counter()
-    run_dir = config.run_dir(f"ucr-{config.dataset}-{config.method}")
-    pretrained = pretrain_ucr(config, run_dir)
+    path = usable_run_path(
+        config.out, f"ucr-{config.dataset}-{config.method}", bool(config.resume), config.overwrite
+    )
+    device = resolve_device(config.device)
+    resumed = load_resume_checkpoint(config, device) if config.resume else None
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    load_ucr(config)  # the set's checks before the run directory is claimed
+    with claimed_run(path, bool(config.resume), config.overwrite) as run:
+        summary = _pretrain_and_evaluate(config, run, resumed)
+        summary["seconds"] = time.perf_counter() - started
+        run.write_summary(summary, provenance(device, config.seed))
+    return summary
+
+
+def _pretrain_and_evaluate(
+    config: UCRConfig, run: RunDirectory, resumed: dict[str, Any] | None
+) -> dict[str, Any]:
+    pretrained = pretrain_ucr(config, run.path, resumed)
     config, data, official_train = pretrained.config, pretrained.data, pretrained.official_train
     encoder, fit_result = pretrained.encoder, pretrained.fit_result
     features = encode_splits(encoder, data, config.eval_batch_size)
@@ -232,12 +210,11 @@ def run_ucr(config: UCRConfig) -> dict[str, Any]:
         "final_loss": fit_result.history[-1]["loss"] if fit_result.history else None,
         "svm": {"test_top1": svm_top1, "C": svm_c},
         **svm_extra,
-        "linear_probe": probe_figures(probe),
-        "seconds": time.perf_counter() - started,
-        "run_dir": str(run_dir),
+        "linear_probe": probe.figures(),
+        "run_dir": str(run.path),
     }
-    write_run_outputs(
-        run_dir, config, summary, features["test"], data.test.labels, data.class_names,
-        title=f"t-SNE of frozen {config.method} features, {config.dataset} test",
+    draw_run_figures(
+        run.path, features["test"], data.test.labels, data.class_names, config.seed,
+        tsne=config.tsne, title=f"t-SNE of frozen {config.method} features, {config.dataset} test",
     )  # fmt: skip
     return summary

@@ -41,3 +41,13 @@ def autocast_context(device: torch.device, precision: str) -> contextlib.Abstrac
         return contextlib.nullcontext()
     dtype = torch.float16 if precision == "16-mixed" else torch.bfloat16
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``--precision auto``: bf16 autocast on a CUDA device that supports it, float32 elsewhere
+    (CPUs without bfloat16 units emulate it, many times slower); any other value as given."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32"

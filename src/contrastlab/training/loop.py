@@ -1,19 +1,26 @@
 """The one training loop every method shares.
 
-A *method* (SupCon, SimCLR, cross-entropy, CPC, Siamese, MoCo, ...) is an ``nn.Module`` whose
-``forward(model, inputs, labels)`` turns one batch into a :class:`StepOutput`; everything else —
-epochs, learning-rate schedule, mixed precision, the NaN guard, checkpoints and resume, progress
-bars, TensorBoard and ``metrics.jsonl``, devices and DDP — lives here, once.
+A *method* (SupCon, SimCLR, cross-entropy, CPC, Siamese, MoCo, TS2Vec; see
+:mod:`contrastlab.methods.contract`) turns one batch into a loss; everything else lives here,
+once: epochs, the learning-rate schedule, mixed precision, the divergence check, checkpoints and
+resume, progress, TensorBoard and ``metrics.jsonl``, devices and DDP.
+
+The loop does not wait for the device: the loss and metrics are summed on the device and read
+every ``print_freq`` steps (:class:`~contrastlab.training.step_meters.DeviceMeters`), where a
+non-finite loss stops the run with :class:`TrainingDivergedError` (checkpoints of earlier epochs
+are kept); batches come from the device or from pinned memory without blocking
+(:mod:`contrastlab.training.batches`). On CUDA the default precision is bf16 autocast and
+convolutional networks run in ``channels_last``; ``--compile`` compiles the network.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +28,26 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from contrastlab.config.training import TrainConfig
 from contrastlab.data.splits import LabeledTensors
 from contrastlab.methods.contract import TrainingDivergedError, unwrap_model
 from contrastlab.training import distributed
-from contrastlab.training.checkpoint import load_checkpoint, save_checkpoint
-from contrastlab.training.config import TrainConfig, save_config
-from contrastlab.training.devices import autocast_context, resolve_device
-from contrastlab.training.meters import AverageMeter
+from contrastlab.training.batches import BatchSource, InMemoryBatches, count_batches, epoch_batches
+from contrastlab.training.checkpoint import save_checkpoint
+from contrastlab.training.compile import compile_with_fallback
+from contrastlab.training.devices import autocast_context, resolve_device, resolve_precision
 from contrastlab.training.optimizer import build_optimizer
+from contrastlab.training.provenance import as_yaml_comments, provenance
+from contrastlab.training.resume import load_resume_checkpoint
 from contrastlab.training.rng import capture_rng_state, restore_rank_rng_state, seed_everything
+from contrastlab.training.run_directory import atomic_write_text
+from contrastlab.training.schedule import LRSchedule
+from contrastlab.training.step_meters import DeviceMeters
+
+__all__ = ["LAST_CHECKPOINT", "FitResult", "count_batches", "epoch_batches", "fit"]
 
 LAST_CHECKPOINT = "last.pth"
+DIVERGENCE_ADVICE = "lower --learning_rate, raise --temp or use --precision 32"
 
 
 @dataclass
@@ -41,70 +57,254 @@ class FitResult:
     last_checkpoint: Path | None
 
 
-def epoch_batches(
-    n_samples: int, batch_size: int, seed: int, epoch: int, drop_last: bool = True
-) -> Iterator[torch.Tensor]:
-    """Index batches of one epoch for this process.
+@dataclass
+class _State:
+    """What a checkpoint restores: optimizer, gradient scaler, history and the next epoch."""
 
-    The permutation depends only on (seed, epoch), so a resumed run sees the same order. Under
-    DDP each global batch of ``batch_size * world_size`` indices is split into contiguous per-rank
-    slices (rank r takes the r-th), so the gathered global batch equals what one process with
-    the full batch would see.
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    history: list[dict[str, Any]] = field(default_factory=list)
+    start_epoch: int = 1
+    last_checkpoint: Path | None = None
+
+
+def fit(
+    model: nn.Module,
+    method: nn.Module,
+    train: LabeledTensors | BatchSource,
+    config: TrainConfig,
+    run_dir: str | Path,
+    evaluate: Callable[[nn.Module, int], dict[str, float]] | None = None,
+    checkpoint_extra: dict[str, Any] | None = None,
+    resume_checkpoint: dict[str, Any] | None = None,
+) -> FitResult:
+    """Train ``model`` with ``method`` on ``train`` for ``config.epochs`` epochs.
+
+    Args:
+        model: the network; the method calls it (possibly wrapped in DDP or compiled).
+        method: ``forward(model, inputs, labels) -> StepOutput``; its own parameters (e.g. CPC's
+            predictors) are optimised too, and its state (e.g. a MoCo queue) is checkpointed.
+        train: in-memory training data or a :class:`~contrastlab.training.batches.BatchSource`.
+        config: loop options (validated when built); ``config.resume`` continues a checkpoint.
+        run_dir: where ``config.yaml``, ``metrics.jsonl``, ``tensorboard/`` and checkpoints go
+            (a folder the command has claimed, :mod:`contrastlab.training.run_directory`).
+        evaluate: optional ``evaluate(model, epoch) -> {name: value}`` called after each epoch
+            on the main process; its figures are logged with the epoch.
+        checkpoint_extra: plain data stored in every checkpoint (how to rebuild the model, ...).
+        resume_checkpoint: ``config.resume`` already loaded and checked by the command (else
+            loaded here).
+
+    Raises:
+        TrainingDivergedError: the loss became NaN or inf (earlier checkpoints are kept).
     """
-    world, rank = distributed.world_size(), distributed.rank()
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    order = torch.randperm(n_samples, generator=generator)
-    global_batch = batch_size * world
-    n_full = n_samples // global_batch
-    if n_full == 0:  # smaller data than one batch: one batch of everything that divides evenly
-        per_rank = n_samples // world
-        if per_rank == 0:
-            raise ValueError(f"{n_samples} training samples cannot be split over {world} processes")
-        yield order[rank * per_rank : (rank + 1) * per_rank]
-        return
-    stop = n_full * global_batch if drop_last else n_samples
-    for start in range(0, stop, global_batch):
-        chunk = order[start : start + global_batch]
-        per_rank = len(chunk) // world
-        yield chunk[rank * per_rank : (rank + 1) * per_rank]
+    distributed.init_from_environment()  # no-op unless under torchrun without a group yet
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    seed_everything(config.seed + distributed.rank())
+    if config.resume and resume_checkpoint is None:
+        resume_checkpoint = load_resume_checkpoint(config, device)
+    state = _build_state(model, method, config, device, precision)
+    if resume_checkpoint is not None:
+        _restore(state, resume_checkpoint, model, method, config)
+    batches = (
+        InMemoryBatches(train, config.batch_size, config.seed, device)
+        if isinstance(train, LabeledTensors)
+        else train
+    )
+    network = _prepare_network(model, method, config, device)
+    run_dir = Path(run_dir)
+    logger = _RunLogger(run_dir, state.history, config, device)  # writes after every check
+    try:
+        for epoch in range(state.start_epoch, config.epochs + 1):
+            record = _train_epoch(network, method, batches, state, config, epoch, precision, device)
+            if evaluate is not None and distributed.is_main_process():
+                record.update(evaluate(unwrap_model(network), epoch))
+            state.history.append(record)
+            logger.log(record)
+            _save_checkpoints(run_dir, epoch, model, method, state, config, checkpoint_extra)
+            distributed.barrier()
+    finally:
+        logger.close()
+    return FitResult(state.history, run_dir, state.last_checkpoint)
 
 
-def count_batches(n_samples: int, batch_size: int, drop_last: bool = True) -> int:
-    global_batch = batch_size * distributed.world_size()
-    n_full = n_samples // global_batch
-    if n_full == 0:
-        return 1
-    return n_full if drop_last else math.ceil(n_samples / global_batch)
+def _build_state(
+    model: nn.Module, method: nn.Module, config: TrainConfig, device: torch.device, precision: str
+) -> _State:
+    method.to(device)
+    model.to(device)
+    parameters = [p for module in (model, method) for p in module.parameters() if p.requires_grad]
+    optimizer = build_optimizer(
+        parameters, config.optimizer, config.learning_rate, config.weight_decay, config.momentum
+    )
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "16-mixed")
+    return _State(optimizer, scaler)
 
 
-def _prepare_model(
+def _restore(
+    state: _State, checkpoint: dict[str, Any], model: nn.Module, method: nn.Module, config: Any
+) -> None:
+    """Load a checkpoint's weights, optimizer, scaler, history and RNG state into this run."""
+    try:
+        model.load_state_dict(checkpoint["model"])
+        method.load_state_dict(checkpoint.get("method", {}))
+        state.optimizer.load_state_dict(checkpoint["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as error:
+        raise ValueError(
+            f"{config.resume} does not fit this network or method: {str(error).splitlines()[0]}"
+        ) from error
+    if checkpoint.get("scaler"):
+        state.scaler.load_state_dict(checkpoint["scaler"])
+    state.history = list(checkpoint.get("history", []))
+    state.last_checkpoint = Path(config.resume)
+    state.start_epoch = int(checkpoint["epoch"]) + 1
+    rank, world = distributed.rank(), distributed.world_size()
+    fallback_seed = config.seed + 7919 * state.start_epoch
+    if not restore_rank_rng_state(checkpoint, rank, world, fallback_seed) and rank == 0:
+        warnings.warn(
+            f"{config.resume} holds no RNG state for {world} processes (saved with another world "
+            "size): ranks other than 0 continue with fresh seeds, so the resumed run will not "
+            "repeat the random draws of an uninterrupted one",
+            stacklevel=3,
+        )
+
+
+def _prepare_network(
     model: nn.Module, method: nn.Module, config: TrainConfig, device: torch.device
 ) -> nn.Module:
-    """Under DDP: SyncBN (``--syncBN``, also in the method, e.g. a MoCo key encoder), the method's
-    state copied from rank 0, and the model wrapped in DDP. Without DDP the model itself."""
-    model.to(device)
-    if not distributed.is_distributed():
-        return model
-    if config.syncBN:
-        model = distributed.convert_sync_batchnorm(model)
-        distributed.convert_sync_batchnorm(method)
-    distributed.broadcast_state(method)
-    device_ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    """channels_last for convolutional networks on CUDA; under DDP SyncBN (``--syncBN``, also in
+    the method), the method's state copied from rank 0 and the DDP wrapper; ``--compile``."""
+    if device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        model.to(memory_format=torch.channels_last)
+    network = model
+    if distributed.is_distributed():
+        if config.syncBN:
+            network = distributed.convert_sync_batchnorm(model)
+            distributed.convert_sync_batchnorm(method)
+        distributed.broadcast_state(method)
+        device_ids = [device.index] if device.type == "cuda" else None
+        network = nn.parallel.DistributedDataParallel(network, device_ids=device_ids)
+    return compile_with_fallback(network) if config.compile else network
+
+
+def _train_epoch(
+    network: nn.Module,
+    method: nn.Module,
+    batches: BatchSource,
+    state: _State,
+    config: TrainConfig,
+    epoch: int,
+    precision: str,
+    device: torch.device,
+) -> dict[str, Any]:
+    """One epoch; returns its log record. Reads the device every ``print_freq`` steps."""
+    network.train()
+    method.train()
+    schedule = LRSchedule.from_config(config)
+    n_batches = len(batches)
+    meters = DeviceMeters()
+    started = time.perf_counter()
+    bar = tqdm(
+        total=n_batches,
+        desc=f"epoch {epoch}/{config.epochs}",
+        disable=not (config.progress and distributed.is_main_process() and sys.stderr.isatty()),
+        leave=False,
+        dynamic_ncols=True,
+    )
+    lr = state.optimizer.param_groups[0]["lr"]
+    for step, (inputs, labels) in enumerate(batches.epoch(epoch)):
+        lr = schedule.apply(state.optimizer, epoch, step, n_batches)
+        with autocast_context(device, precision):
+            output = method(network, inputs, labels)
+        state.optimizer.zero_grad(set_to_none=True)
+        state.scaler.scale(output.loss).backward()
+        state.scaler.step(state.optimizer)
+        state.scaler.update()
+        meters.update({"loss": output.loss, **output.metrics}, output.batch_size)
+        bar.update(1)
+        if (step + 1) % config.print_freq == 0 and step + 1 < n_batches:
+            means = _read_and_guard(meters, state, method, epoch, step, lr)
+            bar.set_postfix(loss=f"{means['loss']:.4f}", lr=f"{lr:.3g}")
+    bar.close()
+    means = _read_and_guard(meters, state, method, epoch, n_batches - 1, lr)
+    record: dict[str, Any] = {"epoch": epoch, "lr": lr, **means}
+    record["epoch_seconds"] = time.perf_counter() - started
+    return record
+
+
+def _read_and_guard(
+    meters: DeviceMeters, state: _State, method: nn.Module, epoch: int, step: int, lr: float
+) -> dict[str, float]:
+    """Read the meters; raise :class:`TrainingDivergedError` if a loss was not finite."""
+    means, nonfinite = meters.read()
+    if nonfinite:
+        kept = (
+            f"; the last good checkpoint is {state.last_checkpoint}"
+            if state.last_checkpoint
+            else ""
+        )
+        advice = getattr(method, "divergence_advice", DIVERGENCE_ADVICE)
+        raise TrainingDivergedError(
+            f"the loss became NaN or infinite in epoch {epoch} (by step {step + 1}, lr {lr:.4g}): "
+            f"{advice}{kept}"
+        )
+    return means
+
+
+def _save_checkpoints(
+    run_dir: Path,
+    epoch: int,
+    model: nn.Module,
+    method: nn.Module,
+    state: _State,
+    config: TrainConfig,
+    extra: dict[str, Any] | None,
+) -> None:
+    """``last.pth`` every epoch and ``ckpt_epoch_N.pth`` every ``save_freq`` (main process)."""
+    rng_per_rank = distributed.gather_objects(capture_rng_state())  # a collective: all ranks
+    if not distributed.is_main_process():
+        return
+    payload = {
+        "config": config.to_dict(),
+        "model": unwrap_model(model).state_dict(),
+        "method": method.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "scaler": state.scaler.state_dict(),
+        "epoch": epoch,
+        "rng": rng_per_rank[0],
+        **({"rng_per_rank": rng_per_rank} if len(rng_per_rank) > 1 else {}),
+        "history": state.history,
+        **(extra or {}),
+    }
+    if epoch % config.save_freq == 0:
+        save_checkpoint(run_dir / f"ckpt_epoch_{epoch}.pth", payload)
+    state.last_checkpoint = save_checkpoint(run_dir / LAST_CHECKPOINT, payload)
 
 
 class _RunLogger:
-    """metrics.jsonl and TensorBoard scalars, written by the main process only."""
+    """``config.yaml``, ``metrics.jsonl``, TensorBoard scalars and, when stderr is not a terminal,
+    one line per epoch; written by the main process only."""
 
-    def __init__(self, run_dir: Path, history: list[dict[str, Any]], enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(
+        self, run_dir: Path, history: list[dict[str, Any]], config: TrainConfig, device: Any
+    ) -> None:
+        self.enabled = distributed.is_main_process()
         self.path = run_dir / "metrics.jsonl"
+        self.lines = config.progress and not sys.stderr.isatty()
         self.writer = None
-        if not enabled:
+        if not self.enabled:
             return
-        # Rewrite the file from the checkpoint's history: epochs after it (from a run that went
-        # on past its last checkpoint) are dropped, so a resumed run has one line per epoch.
-        self.path.write_text("".join(json.dumps(record) + "\n" for record in history))
+        import yaml
+
+        facts = as_yaml_comments(provenance(device, config.seed))
+        atomic_write_text(
+            run_dir / "config.yaml", facts + yaml.safe_dump(config.to_dict(), sort_keys=True)
+        )
+        # From the checkpoint's history: epochs after it (a run that went on past its last
+        # checkpoint) are dropped, so a resumed run has one line per epoch.
+        atomic_write_text(self.path, "".join(json.dumps(record) + "\n" for record in history))
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -117,6 +317,11 @@ class _RunLogger:
             return
         with self.path.open("a") as stream:
             stream.write(json.dumps(record) + "\n")
+        if self.lines:
+            shown = ", ".join(
+                f"{k} {v:.4g}" for k, v in record.items() if k != "epoch" and isinstance(v, float)
+            )
+            print(f"epoch {record['epoch']}: {shown}", file=sys.stderr, flush=True)
         if self.writer is not None:
             for key, value in record.items():
                 if key != "epoch" and isinstance(value, (int, float)):
@@ -126,173 +331,3 @@ class _RunLogger:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-
-
-def _resumable_checkpoint(config: TrainConfig, device: torch.device) -> dict[str, Any]:
-    """``config.resume`` loaded, or ValueError when it cannot continue this run: optimizer state,
-    epoch or RNG state missing, or another ``--optimizer`` (its state would not fit)."""
-    checkpoint = load_checkpoint(config.resume, map_location=device)
-    missing = [key for key in ("optimizer", "epoch", "rng") if key not in checkpoint]
-    if missing:
-        raise ValueError(f"{config.resume} cannot be resumed: it lacks {missing}")
-    saved_optimizer = (checkpoint.get("config") or {}).get("optimizer", "sgd")
-    if saved_optimizer != config.optimizer:
-        raise ValueError(
-            f"{config.resume} was trained with --optimizer {saved_optimizer}, this run asks for "
-            f"--optimizer {config.optimizer}: resume with the same optimizer"
-        )
-    return checkpoint
-
-
-def fit(
-    model: nn.Module,
-    method: nn.Module,
-    train: LabeledTensors,
-    config: TrainConfig,
-    run_dir: str | Path,
-    evaluate: Callable[[nn.Module, int], dict[str, float]] | None = None,
-    checkpoint_extra: dict[str, Any] | None = None,
-) -> FitResult:
-    """Train ``model`` with ``method`` on ``train`` for ``config.epochs`` epochs.
-
-    Args:
-        model: the network; the method calls it (possibly wrapped in DDP).
-        method: ``forward(model, inputs, labels) -> StepOutput``; its own parameters (e.g. CPC's
-            predictors) are optimised too, and its state (e.g. a MoCo queue) is checkpointed.
-        train: in-memory training data; batches are moved to the device as they are used.
-        config: loop options (``TrainConfig``); ``config.resume`` continues from a checkpoint.
-        run_dir: where ``config.yaml``, ``metrics.jsonl``, ``tensorboard/`` and checkpoints go.
-        evaluate: optional ``evaluate(model, epoch) -> {name: value}`` called after each epoch
-            (e.g. a kNN monitor) on the main process; its figures are logged with the epoch.
-        checkpoint_extra: plain data stored in every checkpoint (how to rebuild the model,
-            class names, normalisation, ...).
-
-    Raises:
-        TrainingDivergedError: the loss became NaN or inf (earlier checkpoints are kept).
-    """
-    config.validate()
-    distributed.init_from_environment()  # no-op unless under torchrun without a group yet
-    run_dir = Path(run_dir)
-    main_process = distributed.is_main_process()
-    device = resolve_device(config.device)
-    config.apply_threads()
-    seed_everything(config.seed + distributed.rank())
-    # Checked before config.yaml is written: a refused resume leaves the run directory as it was.
-    checkpoint = _resumable_checkpoint(config, device) if config.resume else None
-    if main_process:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, run_dir / "config.yaml")
-
-    method.to(device)
-    model.to(device)
-    parameters = [p for module in (model, method) for p in module.parameters() if p.requires_grad]
-    optimizer = build_optimizer(
-        parameters, config.optimizer, config.learning_rate, config.weight_decay, config.momentum
-    )
-    scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "16-mixed")
-    history: list[dict[str, Any]] = []
-    last_checkpoint_on_resume = None
-    start_epoch = 1
-    if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        method.load_state_dict(checkpoint.get("method", {}))
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        if checkpoint.get("scaler"):
-            scaler.load_state_dict(checkpoint["scaler"])
-        history = list(checkpoint.get("history", []))
-        last_checkpoint_on_resume: Path | None = Path(config.resume)
-        start_epoch = int(checkpoint["epoch"]) + 1
-        rank, world = distributed.rank(), distributed.world_size()
-        fallback_seed = config.seed + 7919 * start_epoch
-        if not restore_rank_rng_state(checkpoint, rank, world, fallback_seed) and rank == 0:
-            warnings.warn(
-                f"{config.resume} holds no RNG state for {world} processes (saved with another "
-                "world size): ranks other than 0 continue with fresh seeds, so the resumed run "
-                "will not repeat the random draws of an uninterrupted one",
-                stacklevel=2,
-            )
-
-    wrapped = _prepare_model(model, method, config, device)
-    schedule = config.schedule()
-    n_batches = count_batches(len(train), config.batch_size)
-    logger = _RunLogger(run_dir, history, enabled=main_process)
-    last_checkpoint = last_checkpoint_on_resume
-
-    def checkpoint_state(epoch: int, rng_per_rank: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "config": config.to_dict(),
-            "model": unwrap_model(wrapped).state_dict(),
-            "method": method.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict(),
-            "epoch": epoch,
-            "rng": rng_per_rank[0],
-            **({"rng_per_rank": rng_per_rank} if len(rng_per_rank) > 1 else {}),
-            "history": history,
-            **(checkpoint_extra or {}),
-        }
-
-    try:
-        for epoch in range(start_epoch, config.epochs + 1):
-            wrapped.train()
-            method.train()
-            meters: dict[str, AverageMeter] = {"loss": AverageMeter("loss")}
-            started = time.perf_counter()
-            batches = epoch_batches(len(train), config.batch_size, config.seed, epoch)
-            bar = tqdm(
-                batches,
-                total=n_batches,
-                desc=f"epoch {epoch}/{config.epochs}",
-                disable=not (config.progress and main_process),
-                leave=False,
-                dynamic_ncols=True,
-            )
-            for batch_index, indices in enumerate(bar):
-                lr = schedule.apply(optimizer, epoch, batch_index, n_batches)
-                inputs = train.inputs[indices].to(device, non_blocking=True)
-                labels = train.labels[indices].to(device, non_blocking=True)
-                with autocast_context(device, config.precision):
-                    output = method(wrapped, inputs, labels)
-                # Averaged over ranks: the logged loss is the global batch's, and every rank
-                # takes the same branch of the NaN guard below.
-                loss_value, *metric_values = distributed.mean_across_ranks(
-                    [output.loss, *output.metrics.values()]
-                )
-                if not math.isfinite(loss_value):
-                    kept = (
-                        f"; the last good checkpoint is {last_checkpoint}"
-                        if last_checkpoint
-                        else ""
-                    )
-                    raise TrainingDivergedError(
-                        f"loss became {loss_value} at epoch {epoch}, step {batch_index + 1} "
-                        f"(lr {lr:.4g}): lower --learning_rate, raise --temp or use --precision 32"
-                        f"{kept}"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(output.loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                meters["loss"].update(loss_value, output.batch_size)
-                for name, value in zip(output.metrics, metric_values, strict=True):
-                    meters.setdefault(name, AverageMeter(name)).update(value, output.batch_size)
-                if (batch_index + 1) % config.print_freq == 0 or batch_index + 1 == n_batches:
-                    bar.set_postfix(loss=f"{meters['loss'].avg:.4f}", lr=f"{lr:.3g}")
-            bar.close()
-            record: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
-            record.update({name: meter.avg for name, meter in meters.items()})
-            record["epoch_seconds"] = time.perf_counter() - started
-            if evaluate is not None and main_process:
-                record.update(evaluate(unwrap_model(wrapped), epoch))
-            history.append(record)
-            logger.log(record)
-            rng_per_rank = distributed.gather_objects(capture_rng_state())  # all ranks
-            if main_process:
-                state = checkpoint_state(epoch, rng_per_rank)
-                if epoch % config.save_freq == 0:
-                    save_checkpoint(run_dir / f"ckpt_epoch_{epoch}.pth", state)
-                last_checkpoint = save_checkpoint(run_dir / LAST_CHECKPOINT, state)
-            distributed.barrier()
-    finally:
-        logger.close()
-    return FitResult(history=history, run_dir=run_dir, last_checkpoint=last_checkpoint)

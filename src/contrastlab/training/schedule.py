@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import torch
 
 from contrastlab._checks import check_int, check_positive
+from contrastlab.config.training import TrainConfig
 
 
 def cosine_lr(learning_rate: float, epoch: float, epochs: int, decay_rate: float) -> float:
@@ -73,7 +74,8 @@ class LRSchedule:
     1-based epoch convention.
 
     ``lr_decay_epochs`` are only used when ``cosine`` is False; milestones beyond ``epochs`` are
-    allowed (they never fire). ``warm_epochs`` and ``warmup_from`` are only used when ``warm``.
+    allowed (they never fire). ``warm_epochs`` and ``warmup_from`` are only used when ``warm``;
+    a run shorter than ``warm_epochs`` warms up all along, as SupContrast's does.
     """
 
     learning_rate: float
@@ -95,12 +97,22 @@ class LRSchedule:
             check_int("each of lr_decay_epochs", milestone, minimum=0)
         if self.warm:
             check_int("warm_epochs", self.warm_epochs)
-            if self.warm_epochs > self.epochs:
-                raise ValueError(
-                    f"warm_epochs ({self.warm_epochs}) must not exceed epochs ({self.epochs})"
-                )
             if not (isinstance(self.warmup_from, (int, float)) and self.warmup_from >= 0):
                 raise ValueError(f"warmup_from must be a number >= 0, got {self.warmup_from!r}")
+
+    @classmethod
+    def from_config(cls, config: TrainConfig) -> LRSchedule:
+        """The schedule of a run's options (``--learning_rate --epochs --cosine ...``)."""
+        return cls(
+            learning_rate=config.learning_rate,
+            epochs=config.epochs,
+            cosine=config.cosine,
+            lr_decay_rate=config.lr_decay_rate,
+            lr_decay_epochs=config.decay_epochs(),
+            warm=config.warm,
+            warm_epochs=config.warm_epochs,
+            warmup_from=config.warmup_from,
+        )
 
     @property
     def eta_min(self) -> float:

@@ -21,11 +21,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from contrastlab.config.signal import BearingConfig
+from contrastlab.config.training import TrainConfig
 from contrastlab.data.splits import LabeledTensors
 from contrastlab.methods import CrossEntropyMethod
 from contrastlab.models.signal_encoder import SignalEncoder
 from contrastlab.models.signal_networks import SignalClassifier
-from contrastlab.training.config import TrainConfig
 from contrastlab.training.loop import fit
 from contrastlab.training.rng import seed_everything
 
@@ -40,7 +41,21 @@ class FineTuneRecipe:
     learning_rate: float = 0.01
     weight_decay: float = 1e-4
     device: str = "auto"
-    precision: str = "32"
+    precision: str = "auto"
+
+    @classmethod
+    def from_config(cls, config: BearingConfig) -> FineTuneRecipe:
+        """The ``--finetune_*`` options of ``contrastlab bearing`` (and its weight decay,
+        device and precision)."""
+        return cls(
+            epochs=config.finetune_epochs,
+            steps_per_epoch=config.finetune_steps_per_epoch,
+            batch_size=config.finetune_batch_size,
+            learning_rate=config.finetune_learning_rate,
+            weight_decay=config.weight_decay,
+            device=config.device,
+            precision=config.precision,
+        )
 
     def train_config(self, seed: int) -> TrainConfig:
         return TrainConfig(
