@@ -110,6 +110,34 @@ def test_read_record_errors(fixture_dir: Path) -> None:
     assert rpm is None
 
 
+def test_matrix_variable_is_refused_not_flattened(fixture_dir: Path) -> None:
+    path = fixture_dir / "0HP" / "12k_Drive_End_IR007_0_105.mat"
+    scipy.io.savemat(path, {"X105_DE_time": np.ones((1000, 3)), "X105RPM": np.array([[1797]])})
+    expected = (
+        r"12k_Drive_End_IR007_0_105\.mat: variable 'X105_DE_time' is a matrix of shape "
+        r"\(1000, 3\) where one channel \(a vector\) was expected; .*holds \['X105RPM', 'X105_DE"
+    )
+    with pytest.raises(ValueError, match=expected):
+        read_cwru_record(path)
+    with pytest.raises(ValueError, match=expected):
+        load_cwru_splits(fixture_dir, window_length=100, stride=50)
+
+
+def test_non_finite_samples_are_refused_at_load_naming_the_file(fixture_dir: Path) -> None:
+    path = fixture_dir / "0HP" / "12k_Drive_End_B014_0_185.mat"
+    signal = np.sin(np.arange(1000) * 0.1)[:, None]
+    signal[500], signal[700] = np.nan, np.inf
+    scipy.io.savemat(path, {"X185_DE_time": signal})
+    expected = (
+        r"12k_Drive_End_B014_0_185\.mat: 2 non-finite samples \(NaN or inf\) of 1000; the first "
+        r"at sample 500 of channel 'DE'"
+    )
+    with pytest.raises(ValueError, match=expected):
+        read_cwru_record(path)
+    with pytest.raises(ValueError, match=expected):
+        load_cwru_splits(fixture_dir, window_length=100, stride=50)
+
+
 def test_load_splits_on_fixture(fixture_dir: Path) -> None:
     splits = load_cwru_splits(fixture_dir, window_length=100, stride=50, normalize="none")
     assert splits.class_names == list(CLASSES_10)

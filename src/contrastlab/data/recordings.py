@@ -7,10 +7,11 @@ format stores one, the channels' names and the file it came from. Formats:
   ``"channels_first"`` (``[C, T]``) or ``"channels_last"`` (``[T, C]``); without it, a matrix is an
   error (a matrix where one channel was expected is far more often a mistake, e.g. a batch of
   windows, than a multi-channel recording). Channels are named ``ch0``, ``ch1``, ... No rate.
-- ``.csv``: comma-separated, **one row per sample, one column per channel**. The first row is a
-  header of channel names when any of its fields is not a number (a UTF-8 byte-order mark and
-  quotes are allowed); otherwise every row is data and channels are named ``ch0``, ... Lines
-  starting with ``#`` are comments. No rate.
+- ``.csv``: comma-separated, **one row per sample, one column per channel**, no comment lines.
+  The first non-blank row is a header of channel names when any of its fields is not a number
+  (a UTF-8 byte-order mark and quoted names are allowed); otherwise every row is data and
+  channels are named ``ch0``, ``ch1``, ... One row of several values is refused (a signal
+  written as a row, not a column). No rate.
 - ``.wav`` (:func:`scipy.io.wavfile.read`): gives the rate. Integer PCM is scaled to [-1, 1):
   signed ``b``-bit samples are divided by ``2**(b - 1)`` (24-bit files arrive as left-aligned
   int32, so the same division applies), unsigned 8-bit ones become ``(x - 128) / 128``; floating
@@ -29,8 +30,9 @@ format stores one, the channels' names and the file it came from. Formats:
 chooses the variables, as above). Every failure raises ``FileNotFoundError`` (missing file) or
 ``ValueError`` naming the file and the problem: empty, truncated or unreadable file, unknown
 extension, no numeric data, complex values, a matrix where a channel was expected, channels of
-different lengths, an unknown channel. Sample values are not judged here: NaN, flat lines and
-clipping are the checks of :mod:`contrastlab.data.recording_checks`.
+different lengths, an unknown channel (:class:`RecordingError`, a ``ValueError``, for the file's
+own problems; a plain ``ValueError`` for a bad option). Sample values are not judged here: NaN,
+flat lines and clipping are the checks of :mod:`contrastlab.data.recording_checks`.
 """
 
 from __future__ import annotations
