@@ -379,13 +379,13 @@ def read_recording(
         raise FileNotFoundError(f"recording not found: {path}")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise ValueError(
+        raise RecordingError(
             f"{path}: unsupported file type {path.suffix!r}; supported: {list(SUPPORTED_SUFFIXES)}"
         )
     _check_options(suffix, variable, layout, channels)
     mat_codes = mat_channel_codes(channels) if suffix == ".mat" and variable is None else None
     if path.stat().st_size == 0:
-        raise ValueError(f"{path} is empty (0 bytes)")
+        raise RecordingError(f"{path} is empty (0 bytes)")
     read = _read_format(path, suffix, mat_codes, variable, layout)
     if suffix != ".mat":
         read = _select(read, channels, path)
