@@ -110,30 +110,35 @@ def test_read_record_errors(fixture_dir: Path) -> None:
     assert rpm is None
 
 
-def test_matrix_variable_is_refused_not_flattened(fixture_dir: Path) -> None:
-    path = fixture_dir / "0HP" / "12k_Drive_End_IR007_0_105.mat"
-    scipy.io.savemat(path, {"X105_DE_time": np.ones((1000, 3)), "X105RPM": np.array([[1797]])})
-    expected = (
-        r"12k_Drive_End_IR007_0_105\.mat: variable 'X105_DE_time' is a matrix of shape "
-        r"\(1000, 3\) where one channel \(a vector\) was expected; .*holds \['X105RPM', 'X105_DE"
-    )
-    with pytest.raises(ValueError, match=expected):
-        read_cwru_record(path)
-    with pytest.raises(ValueError, match=expected):
-        load_cwru_splits(fixture_dir, window_length=100, stride=50)
-
-
-def test_non_finite_samples_are_refused_at_load_naming_the_file(fixture_dir: Path) -> None:
-    path = fixture_dir / "0HP" / "12k_Drive_End_B014_0_185.mat"
+def _with_nan_and_inf() -> np.ndarray:
     signal = np.sin(np.arange(1000) * 0.1)[:, None]
     signal[500], signal[700] = np.nan, np.inf
-    scipy.io.savemat(path, {"X185_DE_time": signal})
-    expected = (
-        r"12k_Drive_End_B014_0_185\.mat: 2 non-finite samples \(NaN or inf\) of 1000; the first "
-        r"at sample 500 of channel 'DE'"
-    )
+    return signal
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        (  # a matrix variable is refused, not flattened into one long signal
+            "12k_Drive_End_IR007_0_105.mat",
+            {"X105_DE_time": np.ones((1000, 3)), "X105RPM": np.array([[1797]])},
+            r"12k_Drive_End_IR007_0_105\.mat: variable 'X105_DE_time' is a matrix of shape "
+            r"\(1000, 3\) where one channel \(a vector\) was expected; .*holds \['X105RPM', 'X1",
+        ),
+        (  # NaN / inf are refused when the file is read, before any training
+            "12k_Drive_End_B014_0_185.mat",
+            {"X185_DE_time": _with_nan_and_inf()},
+            r"12k_Drive_End_B014_0_185\.mat: 2 non-finite samples \(NaN or inf\) of 1000; the "
+            r"first at sample 500 of channel 'DE'",
+        ),
+    ],
+)
+def test_bad_record_is_refused_naming_the_file(
+    fixture_dir: Path, name: str, content: dict[str, np.ndarray], expected: str
+) -> None:
+    scipy.io.savemat(fixture_dir / "0HP" / name, content)
     with pytest.raises(ValueError, match=expected):
-        read_cwru_record(path)
+        read_cwru_record(fixture_dir / "0HP" / name)
     with pytest.raises(ValueError, match=expected):
         load_cwru_splits(fixture_dir, window_length=100, stride=50)
 

@@ -144,17 +144,20 @@ def _as_channels(array: np.ndarray, layout: str | None, what: str, context: str 
             f"{what} has shape {array.shape}; layout={layout!r} reads 1-D or 2-D data"
         )
     matrix = array.astype(np.float64).reshape(1, -1) if array.ndim < 2 else array.astype(np.float64)
-    return matrix.T if layout == "channels_last" and array.ndim == 2 else matrix
+    if layout == "channels_last" and array.ndim == 2:
+        return np.ascontiguousarray(matrix.T)
+    return matrix
 
 
-def _indexed_names(prefix: str, count: int) -> tuple[str, ...]:
-    return tuple(f"{prefix}{i}" for i in range(count))
+def _numbered_channels(count: int) -> tuple[str, ...]:
+    """``("ch0", "ch1", ...)``: the names of channels a format does not name."""
+    return tuple(f"ch{i}" for i in range(count))
 
 
 def _read_npy(path: Path, layout: str | None) -> _Read:
     array = _numeric(_parse(path, lambda: np.load(path, allow_pickle=False)), str(path))
     signal = _as_channels(array, layout, str(path))
-    return _Read(signal, _indexed_names("ch", signal.shape[0]))
+    return _Read(signal, _numbered_channels(signal.shape[0]))
 
 
 def _is_number(field: str) -> bool:
@@ -207,7 +210,7 @@ def _read_csv(path: Path) -> _Read:
             f"{path} holds one row of {table.shape[1]} values where one sample per row (one "
             "column per channel) was expected"
         )
-    return _Read(table.T.copy(), names or _indexed_names("ch", table.shape[1]))
+    return _Read(table.T.copy(), names or _numbered_channels(table.shape[1]))
 
 
 def _pcm_to_unit(samples: np.ndarray) -> np.ndarray:
@@ -230,7 +233,7 @@ def _read_wav(path: Path) -> _Read:
         raise RecordingError(f"{path} states a sample rate of {rate} Hz")
     samples = _numeric(samples, str(path))
     signal = _pcm_to_unit(samples).reshape(samples.shape[0], -1).T.copy()
-    return _Read(signal, _indexed_names("ch", signal.shape[0]), sample_rate_hz=float(rate))
+    return _Read(signal, _numbered_channels(signal.shape[0]), sample_rate_hz=float(rate))
 
 
 def mat_channel_codes(channels: str | Sequence[str] | None) -> tuple[str, ...]:

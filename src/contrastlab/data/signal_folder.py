@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -246,6 +246,38 @@ def common_channels(loaded: dict[Path, tuple[str, ...]], root: Path) -> list[str
     return [f"ch{i}" for i in range(next(iter(counts)))]
 
 
+def _load_all(
+    files: Sequence[Path],
+    root: Path,
+    rate_hz: float | None,
+    load: Callable[[Path, float | None], _Loaded],
+    on_bad_file: str,
+) -> tuple[dict[Path, _Loaded], list[dict[str, str]], float | None]:
+    """``(loaded files, skipped files, the source's rate)``: each file through ``load`` at the
+    source's rate (``None`` until the first readable ``.wav`` sets it); a bad file raises or is
+    skipped with one warning for all (module docstring)."""
+    loaded: dict[Path, _Loaded] = {}
+    skipped: list[dict[str, str]] = []
+    for path in files:
+        try:
+            loaded[path] = load(path, rate_hz)
+        except RecordingError as error:
+            if on_bad_file == "error":
+                raise
+            skipped.append({"file": str(path.relative_to(root)), "problem": str(error)})
+            continue
+        if rate_hz is None:  # all .wav and no sample_rate_hz: the first readable file's rate
+            rate_hz = loaded[path].file_rate_hz
+    if skipped:
+        warnings.warn(
+            f"skipped {len(skipped)} of {len(files)} recordings under {root} (see "
+            f"metadata['skipped_files']): {skipped[0]['file']}: {skipped[0]['problem']}"
+            + (" ..." if len(skipped) > 1 else ""),
+            stacklevel=3,
+        )
+    return loaded, skipped, rate_hz
+
+
 def load_folder_splits(
     data_dir: str | os.PathLike[str],
     sample_rate_hz: float | None = None,
@@ -301,27 +333,15 @@ def load_folder_splits(
     root = Path(data_dir)
     rate = _common_rate(listing.files, sample_rate_hz)
     read_options = {"channels": channels, "variable": variable, "layout": layout}
-    loaded: dict[Path, _Loaded] = {}
-    skipped: list[dict[str, str]] = []
-    for path in listing.files:
-        try:
-            loaded[path] = _load_checked(
-                path, rate, window_length, fractions, read_options, on_rate_mismatch, thresholds
-            )
-        except RecordingError as error:
-            if on_bad_file == "error":
-                raise
-            skipped.append({"file": str(path.relative_to(root)), "problem": str(error)})
-            continue
-        if rate is None:  # all .wav and no sample_rate_hz: the first readable file's rate
-            rate = loaded[path].file_rate_hz
-    if skipped:
-        warnings.warn(
-            f"skipped {len(skipped)} of {len(listing.files)} recordings under {root} (see "
-            f"metadata['skipped_files']): {skipped[0]['file']}: {skipped[0]['problem']}"
-            + (" ..." if len(skipped) > 1 else ""),
-            stacklevel=2,
-        )
+    loaded, skipped, rate = _load_all(
+        listing.files,
+        root,
+        rate,
+        lambda path, rate_hz: _load_checked(
+            path, rate_hz, window_length, fractions, read_options, on_rate_mismatch, thresholds
+        ),
+        on_bad_file,
+    )
     if not loaded:
         raise ValueError(f"no readable recording under {root}: all {len(skipped)} were skipped")
     label_of = dict(zip(listing.files, listing.labels, strict=True))
