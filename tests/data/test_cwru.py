@@ -110,6 +110,39 @@ def test_read_record_errors(fixture_dir: Path) -> None:
     assert rpm is None
 
 
+def _with_nan_and_inf() -> np.ndarray:
+    signal = np.sin(np.arange(1000) * 0.1)[:, None]
+    signal[500], signal[700] = np.nan, np.inf
+    return signal
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        (  # a matrix variable is refused, not flattened into one long signal
+            "12k_Drive_End_IR007_0_105.mat",
+            {"X105_DE_time": np.ones((1000, 3)), "X105RPM": np.array([[1797]])},
+            r"12k_Drive_End_IR007_0_105\.mat: variable 'X105_DE_time' is a matrix of shape "
+            r"\(1000, 3\) where one channel \(a vector\) was expected; .*holds \['X105RPM', 'X1",
+        ),
+        (  # NaN / inf are refused when the file is read, before any training
+            "12k_Drive_End_B014_0_185.mat",
+            {"X185_DE_time": _with_nan_and_inf()},
+            r"12k_Drive_End_B014_0_185\.mat: 2 non-finite samples \(NaN or inf\) of 1000; the "
+            r"first at sample 500 of channel 'DE'",
+        ),
+    ],
+)
+def test_bad_record_is_refused_naming_the_file(
+    fixture_dir: Path, name: str, content: dict[str, np.ndarray], expected: str
+) -> None:
+    scipy.io.savemat(fixture_dir / "0HP" / name, content)
+    with pytest.raises(ValueError, match=expected):
+        read_cwru_record(fixture_dir / "0HP" / name)
+    with pytest.raises(ValueError, match=expected):
+        load_cwru_splits(fixture_dir, window_length=100, stride=50)
+
+
 def test_load_splits_on_fixture(fixture_dir: Path) -> None:
     splits = load_cwru_splits(fixture_dir, window_length=100, stride=50, normalize="none")
     assert splits.class_names == list(CLASSES_10)

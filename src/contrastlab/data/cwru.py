@@ -25,14 +25,20 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io
 
 from contrastlab._checks import check_choice
+from contrastlab.data.cwru_names import (  # noqa: F401  (CwruFileName re-exported)
+    CWRU_FILE_PATTERN,
+    FAULT_TYPES,
+    CwruFileName,
+    parse_cwru_filename,
+)
+from contrastlab.data.recording_checks import non_finite_problem
+from contrastlab.data.recordings import read_recording
 from contrastlab.data.splits import DataSplits
 from contrastlab.data.windows import windowed_splits
 
@@ -52,50 +58,6 @@ CLASSES_10 = (
 )
 CLASSES_4 = ("normal", "inner_race", "ball", "outer_race")
 LABEL_SCHEMES: dict[str, tuple[str, ...]] = {"10class": CLASSES_10, "4class": CLASSES_4}
-_FAULT_TYPES = {"IR": "inner_race", "B": "ball", "OR": "outer_race"}
-
-_FILE_PATTERN = re.compile(
-    r"^(?:12k_Drive_End_(?P<fault>IR|B|OR)(?P<size>\d{3})(?P<position>@\d+)?|(?P<normal>normal))"
-    r"_(?P<load>\d+)_(?P<number>\d+)\.mat$",
-    re.IGNORECASE,
-)
-
-
-@dataclass(frozen=True)
-class CwruFileName:
-    """What a CWRU file name says: ``class_name`` (e.g. ``IR007``, ``OR014@6``, ``normal``),
-    motor ``load_hp`` and the official file ``number``."""
-
-    class_name: str
-    load_hp: int
-    number: int
-
-    @property
-    def fault_type(self) -> str:
-        """``normal``, ``inner_race``, ``ball`` or ``outer_race``."""
-        if self.class_name == "normal":
-            return "normal"
-        return _FAULT_TYPES[re.match(r"[A-Z]+", self.class_name).group(0)]  # type: ignore[union-attr]
-
-
-def parse_cwru_filename(path: str | os.PathLike[str]) -> CwruFileName:
-    """Parse ``12k_Drive_End_IR007_0_105.mat`` -> ``CwruFileName('IR007', 0, 105)``.
-
-    Raises ``ValueError`` for a name that follows neither contrastlab naming pattern.
-    """
-    name = Path(path).name
-    match = _FILE_PATTERN.match(name)
-    if match is None:
-        raise ValueError(
-            f"{name!r} is not a CWRU 12 kHz drive-end file name; expected "
-            "'12k_Drive_End_<IR|B|OR><size>[@pos]_<load>_<number>.mat' or "
-            "'normal_<load>_<number>.mat'"
-        )
-    if match["normal"]:
-        class_name = "normal"
-    else:
-        class_name = f"{match['fault'].upper()}{match['size']}{match['position'] or ''}"
-    return CwruFileName(class_name, int(match["load"]), int(match["number"]))
 
 
 def class_index(class_name: str, label_scheme: str) -> int | None:
@@ -104,7 +66,7 @@ def class_index(class_name: str, label_scheme: str) -> int | None:
     check_choice("label_scheme", label_scheme, tuple(LABEL_SCHEMES))
     classes = LABEL_SCHEMES[label_scheme]
     if label_scheme == "4class" and class_name != "normal":
-        class_name = _FAULT_TYPES[re.match(r"[A-Z]+", class_name).group(0)]  # type: ignore[union-attr]
+        class_name = FAULT_TYPES[re.match(r"[A-Z]+", class_name).group(0)]  # type: ignore[union-attr]
     return classes.index(class_name) if class_name in classes else None
 
 
@@ -128,35 +90,22 @@ def read_cwru_record(
     Returns ``(signal, rpm, class_name)``: ``signal`` is ``[C, T]`` float64 in the order of
     ``channels`` (``'DE'``, ``'FE'``, ``'BA'``), ``rpm`` the recorded shaft speed (``None`` when the
     file has no ``XNNNRPM`` variable) and ``class_name`` the class spelled by the file name.
-    Variables are chosen by the number in the file name (``..._105.mat`` -> ``X105_DE_time``).
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file and the
-    variables it holds when a requested channel is absent.
+    Variables are chosen by the number in the file name (``..._105.mat`` -> ``X105_DE_time``) by
+    :func:`contrastlab.data.recordings.read_recording`. Raises ``FileNotFoundError`` for a missing
+    file and ``ValueError`` naming the file for a name that is not CWRU-style, an unreadable file,
+    a requested channel that is absent (listing the variables the file holds), a variable that is
+    a matrix rather than a vector (its shape), and NaN or inf samples (their count and the first).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"CWRU file not found: {path}")
     parsed = parse_cwru_filename(path)
     selected = _normalize_channels(channels)
-    try:
-        content = scipy.io.loadmat(path)
-    except (ValueError, OSError, NotImplementedError) as error:
-        raise ValueError(f"cannot read {path} as a MATLAB file: {error}") from error
-    variables = sorted(k for k in content if not k.startswith("__"))
-    prefix = f"X{parsed.number:03d}"
-    rows = []
-    for channel in selected:
-        key = f"{prefix}_{channel}_time"
-        if key not in variables:
-            raise ValueError(
-                f"{path.name} has no variable {key!r} (channel {channel}); it holds {variables}"
-            )
-        rows.append(np.asarray(content[key], dtype=np.float64).reshape(-1))
-    lengths = {len(row) for row in rows}
-    if len(lengths) != 1:
-        raise ValueError(f"{path.name}: channels {list(selected)} differ in length: {lengths}")
-    rpm_value = content.get(f"{prefix}RPM")
-    rpm = float(np.asarray(rpm_value).reshape(-1)[0]) if rpm_value is not None else None
-    return np.stack(rows), rpm, parsed.class_name
+    recording = read_recording(path, channels=selected)
+    non_finite = non_finite_problem(recording.signal, selected)
+    if non_finite is not None:
+        raise ValueError(f"{path}: {non_finite.message}")
+    return recording.signal, recording.rpm, parsed.class_name
 
 
 def find_cwru_files(
@@ -174,7 +123,7 @@ def find_cwru_files(
     if not root.is_dir():
         raise FileNotFoundError(f"CWRU data folder not found: {root}")
     paths = sorted(root.rglob("*.mat"))
-    unnamed = [p.name for p in paths if _FILE_PATTERN.match(p.name) is None]
+    unnamed = [p.name for p in paths if CWRU_FILE_PATTERN.match(p.name) is None]
     if unnamed:
         raise ValueError(f"{root} holds .mat files that are not CWRU-named: {unnamed[:5]}")
     parsed = {p: parse_cwru_filename(p) for p in paths}

@@ -4,6 +4,8 @@
   ``data_dir`` or the environment variable ``CONTRASTLAB_CWRU_DIR``.
 - ``bearing-sim``: the physics-based simulator
   (:func:`contrastlab.data.bearing_sim.simulate_bearing_dataset`); ``data_dir`` is not used.
+- ``folder``: a folder of the user's own recordings, ``DIR/<class>/<file>`` or unlabelled
+  (:func:`contrastlab.data.signal_folder.load_folder_splits`); needs ``data_dir``.
 - ``ucr``: UCR sets bundled with aeon (:func:`contrastlab.data.ucr.load_ucr_splits`, option
   ``dataset``); ``data_dir`` is aeon's ``extract_path`` for sets not bundled.
 """
@@ -18,7 +20,10 @@ from typing import Any
 
 from contrastlab.data.splits import DataSplits
 
+# The sources the signal commands offer (``cpc --source`` takes its choices from this tuple);
+# ``folder`` joins them when the commands pass its options (sample_rate_hz, labels, ...).
 SIGNAL_SOURCES = ("cwru", "bearing-sim", "ucr")
+LOADABLE_SIGNAL_SOURCES = (*SIGNAL_SOURCES, "folder")
 CWRU_DIR_ENV = "CONTRASTLAB_CWRU_DIR"
 
 
@@ -32,6 +37,10 @@ def _loader(name: str) -> Callable[..., DataSplits]:
         from contrastlab.data.bearing_sim import simulate_bearing_dataset
 
         return simulate_bearing_dataset
+    if name == "folder":
+        from contrastlab.data.signal_folder import load_folder_splits
+
+        return load_folder_splits
     from contrastlab.data.ucr import load_ucr_splits
 
     return load_ucr_splits
@@ -39,12 +48,14 @@ def _loader(name: str) -> Callable[..., DataSplits]:
 
 def check_source_data(source: str, data_dir: str | os.PathLike[str] | None) -> None:
     """The ``--data`` checks of the signal commands: ``cwru`` needs a folder (``--data`` or the
-    ``CONTRASTLAB_CWRU_DIR`` variable), ``bearing-sim`` reads none."""
+    ``CONTRASTLAB_CWRU_DIR`` variable), ``folder`` needs ``--data``, ``bearing-sim`` reads none."""
     if source == "cwru" and not data_dir and not os.environ.get(CWRU_DIR_ENV):
         raise ValueError(
             f"--source cwru needs a folder of CWRU .mat files: --data DIR or the {CWRU_DIR_ENV} "
             "environment variable"
         )
+    if source == "folder" and not data_dir:
+        raise ValueError("--source folder needs the folder of recordings: --data DIR")
     if source == "bearing-sim" and data_dir:
         raise ValueError("--source bearing-sim simulates its data: drop --data")
 
@@ -52,13 +63,16 @@ def check_source_data(source: str, data_dir: str | os.PathLike[str] | None) -> N
 def load_signal_source(
     name: str, data_dir: str | os.PathLike[str] | None = None, **options: Any
 ) -> DataSplits:
-    """Load the signal source ``name`` (one of :data:`SIGNAL_SOURCES`) as :class:`DataSplits`.
+    """Load the signal source ``name`` (one of :data:`LOADABLE_SIGNAL_SOURCES`) as
+    :class:`DataSplits`.
 
     ``options`` are passed to the source's loader; an option it does not take raises
     ``ValueError`` listing the ones it does.
     """
-    if name not in SIGNAL_SOURCES:
-        raise ValueError(f"unknown signal source {name!r}; choose one of {list(SIGNAL_SOURCES)}")
+    if name not in LOADABLE_SIGNAL_SOURCES:
+        raise ValueError(
+            f"unknown signal source {name!r}; choose one of {list(LOADABLE_SIGNAL_SOURCES)}"
+        )
     loader = _loader(name)
     accepted = [
         p for p in inspect.signature(loader).parameters if p not in ("data_dir", "extract_path")
@@ -73,6 +87,10 @@ def load_signal_source(
         return loader(Path(data_dir), **options)
     if name == "ucr":
         return loader(extract_path=data_dir, **options)
+    if name == "folder":
+        if data_dir is None:
+            raise ValueError("the folder source needs data_dir, the folder of recordings")
+        return loader(Path(data_dir), **options)
     if data_dir is not None:
         raise ValueError(f"the {name!r} source reads no files; got data_dir={data_dir!r}")
     return loader(**options)

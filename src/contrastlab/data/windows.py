@@ -97,6 +97,24 @@ def segment_bounds(n_samples: int, split_fractions: Sequence[float]) -> list[tup
     return [(int(edges[i]), int(edges[i + 1])) for i in range(3)]
 
 
+def check_segments_hold_a_window(
+    n_samples: int, window_length: int, split_fractions: Sequence[float]
+) -> None:
+    """Raise ``ValueError`` when a split with a positive fraction gets a segment of a recording of
+    ``n_samples`` samples (:func:`segment_bounds`) shorter than one window."""
+    check_int("window_length", window_length)
+    fractions = check_split_fractions(split_fractions)
+    for name, fraction, (start, stop) in zip(
+        SPLIT_NAMES, fractions, segment_bounds(n_samples, fractions), strict=True
+    ):
+        if fraction > 0 and stop - start < window_length:
+            raise ValueError(
+                f"the {name} segment has {stop - start} samples ({fraction:.0%} of "
+                f"{n_samples}), shorter than one window of {window_length} samples; "
+                "use a shorter window_length or a larger split fraction"
+            )
+
+
 def split_record_windows(
     signal: np.ndarray, window_length: int, stride: int, split_fractions: Sequence[float]
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -111,19 +129,14 @@ def split_record_windows(
         raise ValueError(f"signal must be 2-D [C, T], got shape {tuple(signal.shape)}")
     result = []
     fractions = check_split_fractions(split_fractions)
-    for name, fraction, (start, stop) in zip(
-        SPLIT_NAMES, fractions, segment_bounds(signal.shape[1], fractions), strict=True
+    check_segments_hold_a_window(signal.shape[1], window_length, fractions)
+    for fraction, (start, stop) in zip(
+        fractions, segment_bounds(signal.shape[1], fractions), strict=True
     ):
         if fraction == 0:
             empty = np.empty((0, signal.shape[0], window_length), dtype=signal.dtype)
             result.append((empty, np.empty(0, dtype=np.int64)))
             continue
-        if stop - start < window_length:
-            raise ValueError(
-                f"the {name} segment has {stop - start} samples ({fraction:.0%} of "
-                f"{signal.shape[1]}), shorter than one window of {window_length} samples; "
-                "use a shorter window_length or a larger split fraction"
-            )
         windows = sliding_windows(signal[:, start:stop], window_length, stride)
         result.append((windows, start + window_starts(stop - start, window_length, stride)))
     return result
