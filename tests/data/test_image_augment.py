@@ -6,9 +6,11 @@ from __future__ import annotations
 import io
 import math
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from contrastlab._host_sync import HostSyncCounter
@@ -18,7 +20,10 @@ from contrastlab.data.image_augment import (
     EvalImageTransform,
     SupervisedImageAugment,
 )
+from contrastlab.data.splits import LabeledTensors
 from contrastlab.methods import ContrastiveViewsMethod
+from contrastlab.training.config import TrainConfig, build_config
+from contrastlab.training.loop import fit
 
 RGB_MEAN, RGB_STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
 
@@ -281,6 +286,37 @@ def test_without_a_seed_the_global_rng_state_repeats_the_next_views() -> None:
     expected = method.views(x)
     torch.set_rng_state(rng_state)
     torch.testing.assert_close(_views_method(seed=None).views(x), expected, rtol=0, atol=0)
+
+
+class _UnitProjection(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.linear = nn.Linear(3 * 8 * 8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.linear(x.flatten(1)), dim=1)
+
+
+def _train(run_dir: Path, seed: int | None, resume: str | None = None) -> dict[str, torch.Tensor]:
+    model = _UnitProjection()
+    method = ContrastiveViewsMethod(
+        ContrastiveImageAugment(8, RGB_MEAN, RGB_STD, jitter_order="sample", seed=seed)
+    )
+    data = LabeledTensors(_images(batch=24, side=8), torch.arange(24) % 3)
+    options = {"epochs": 3, "batch_size": 8, "save_freq": 1, "progress": False, "seed": 2}
+    fit(model, method, data, build_config(TrainConfig, {**options, "resume": resume}), run_dir)
+    return model.state_dict()
+
+
+@pytest.mark.parametrize("seed", [None, 5])
+def test_a_resumed_training_run_repeats_the_uninterrupted_one(tmp_path: Path, seed: int | None):
+    straight = _train(tmp_path / "straight", seed)
+    resumed = _train(tmp_path / "resumed", seed, str(tmp_path / "straight" / "ckpt_epoch_1.pth"))
+    for name, value in straight.items():
+        torch.testing.assert_close(resumed[name], value, rtol=0, atol=0, msg=name)
+    other = _train(tmp_path / "other", None if seed is not None else 6)
+    assert not torch.equal(other["linear.weight"], straight["linear.weight"])
 
 
 def test_eval_transform_normalises_to_zero_mean_unit_std() -> None:
