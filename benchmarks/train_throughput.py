@@ -4,7 +4,7 @@ One step is what ``fit`` runs for ``ContrastiveViewsMethod('supcon')``, cut into
 timed with ``time.perf_counter()`` (after a device synchronise on CUDA):
 
     data       index the in-memory uint8 batch [B, C, H, W] and its labels, move them to the device
-    augment    2 views, ``ContrastiveImageAugment`` (kornia) via ``MultiView`` -> [B, 2, C, H, W]
+    augment    2 views, ``ContrastiveImageAugment`` via ``MultiView`` -> [B, 2, C, H, W]
     forward    the network on the 2B views -> unit-norm projections [B, 2, feat_dim]
     loss       ``supcon_loss`` forward + backward on the projections alone (a detached leaf)
     backward   the network's backward from the projections' gradient
@@ -14,9 +14,7 @@ Cutting the graph at the projections changes no gradient: ``projections.backward
 gives the parameters the same gradients as one backward of the loss through the whole graph.
 A training image is one sample with its 2 views, so images/s = B / (median step time).
 
-After the steps, the augmentation alone is timed against a batched pure-torch version of the same
-recipe (``BatchedContrastiveAugment``, below; one ``grid_sample`` for crop + flip, vectorised colour
-jitter), at ``--threads`` and at 1 thread, to show what the kornia pipeline costs.
+``benchmarks/augment.py`` times the augmentation alone (and against kornia's).
 
 Threads on a shared machine: an intra-op parallel region ends only when all its threads have run,
 so when other jobs hold the cores each region can wait a scheduler period (12-20 ms here) for its
@@ -42,18 +40,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import kornia
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from contrastlab.config.training import TrainConfig
 from contrastlab.data.digits import load_digits_splits
-from contrastlab.data.image_augment import (
-    ChannelNormalize,
-    ContrastiveImageAugment,
-    to_unit_float,
-)
+from contrastlab.data.image_augment import ContrastiveImageAugment
 from contrastlab.losses.supcon import supcon_loss
 from contrastlab.methods import ContrastiveViewsMethod
 from contrastlab.models.registry import ENCODER_NAMES
@@ -63,7 +55,7 @@ from contrastlab.training.loop import epoch_batches, resolve_device
 PHASES = ("data", "augment", "forward", "loss", "backward", "optimizer")
 PHASE_LABELS = {
     "data": "data: index uint8 batch + move to device",
-    "augment": "augmentation: 2 views (kornia, MultiView)",
+    "augment": "augmentation: 2 views (MultiView)",
     "forward": "network forward (2B views)",
     "loss": "supcon_loss forward + backward",
     "backward": "network backward",
@@ -75,175 +67,6 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # SupContrast's normalisation for CIFAR
 CIFAR10_STD = (0.2023, 0.1994, 0.2010)
 SECTION_BEGIN = "<!-- throughput:begin -->"
 SECTION_END = "<!-- throughput:end -->"
-
-
-# --- a batched, pure-torch version of ContrastiveImageAugment's default recipe ------------------
-
-Boxes = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # left, top, width, height
-GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601 luma, as torchvision and kornia
-
-
-def _grayscale(images: torch.Tensor) -> torch.Tensor:
-    """[B, C, H, W] -> [B, 1, H, W]: luma for RGB, the image itself for one channel."""
-    if images.shape[1] == 1:
-        return images
-    weights = images.new_tensor(GRAY_WEIGHTS).view(1, 3, 1, 1)
-    return (images * weights).sum(dim=1, keepdim=True)
-
-
-def _rgb_to_hsv(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """[B, 3, H, W] in [0, 1] -> hue in [0, 1), saturation, value, each [B, 1, H, W]
-    (torchvision's formulas)."""
-    red, green, blue = rgb.split(1, dim=1)
-    value = rgb.amax(dim=1, keepdim=True)
-    chroma = value - rgb.amin(dim=1, keepdim=True)
-    grey = chroma == 0
-    saturation = chroma / torch.where(grey, 1.0, value)
-    divisor = torch.where(grey, 1.0, chroma)
-    red_c, green_c, blue_c = ((value - channel) / divisor for channel in (red, green, blue))
-    is_red = value == red
-    is_green = (value == green) & ~is_red
-    hue = torch.where(
-        is_red, blue_c - green_c, torch.where(is_green, 2.0 + red_c - blue_c, 4.0 + green_c - red_c)
-    )
-    return (hue / 6.0 + 1.0).remainder(1.0), saturation, value
-
-
-def _hsv_to_rgb(hue: torch.Tensor, saturation: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-    """Hue in [0, 1), saturation, value, each [B, 1, H, W] -> RGB [B, 3, H, W], by the closed form
-    ``c_n = v - v s clamp(min(k, 4 - k), 0, 1)``, ``k = (n + 6 h) mod 6``, n = 5, 3, 1 for r, g, b
-    (the same function as torchvision's six-sector table, without building the table)."""
-    offsets = value.new_tensor((5.0, 3.0, 1.0)).view(1, 3, 1, 1)
-    k = (offsets + 6.0 * hue).remainder(6.0)
-    return value - value * saturation * torch.minimum(k, 4.0 - k).clamp(0.0, 1.0)
-
-
-def _uniform(low: float, high: float, shape: Sequence[int], like: torch.Tensor) -> torch.Tensor:
-    """Uniform draws in [low, high) of ``shape``, on ``like``'s device and dtype."""
-    return torch.empty(tuple(shape), device=like.device, dtype=like.dtype).uniform_(low, high)
-
-
-def _per_sample(factor: torch.Tensor) -> torch.Tensor:
-    return factor.view(-1, 1, 1, 1)
-
-
-def _adjust_brightness(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    return (images * _per_sample(factor)).clamp(0.0, 1.0)
-
-
-def _adjust_contrast(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    mean = _grayscale(images).mean(dim=(1, 2, 3), keepdim=True)
-    return (_per_sample(factor) * images + (1.0 - _per_sample(factor)) * mean).clamp(0.0, 1.0)
-
-
-def _adjust_saturation(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    gray = _grayscale(images)
-    return (_per_sample(factor) * images + (1.0 - _per_sample(factor)) * gray).clamp(0.0, 1.0)
-
-
-def _adjust_hue(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    hue, saturation, value = _rgb_to_hsv(images)
-    return _hsv_to_rgb((hue + _per_sample(shift)).remainder(1.0), saturation, value)
-
-
-class BatchedContrastiveAugment(nn.Module):
-    """``ContrastiveImageAugment``'s default recipe in a few whole-batch tensor operations.
-
-    Same steps, parameters and formulas (torchvision's): random resized crop (scale (0.2, 1),
-    ratio (3/4, 4/3), 10 tries then the whole image) and horizontal flip (p 0.5) as one
-    ``affine_grid`` + bilinear ``grid_sample``; colour jitter with probability 0.8 (brightness,
-    contrast, saturation 0.4, hue 0.1; one random order per batch, as kornia; RGB only for
-    saturation and hue); grayscale with probability 0.2 (RGB only); normalisation. A benchmark
-    prototype to price the kornia pipeline, not a drop-in replacement: the crop samples the
-    image around the crop's border where kornia resizes the cut-out crop.
-
-    Shapes: ``forward(x [B, C, H, W] uint8 or float in [0, 1]) -> [B, C, size, size]`` float.
-    """
-
-    def __init__(self, size: int, mean: Sequence[float], std: Sequence[float]) -> None:
-        super().__init__()
-        self.size = size
-        self.in_channels = len(mean)
-        self.normalize = ChannelNormalize(mean, std)
-        self.scale = (0.2, 1.0)
-        self.log_ratio = (math.log(3.0 / 4.0), math.log(4.0 / 3.0))
-        self.flip_p, self.jitter_p, self.grayscale_p = 0.5, 0.8, 0.2
-        self.strength = 0.4  # brightness, contrast, saturation
-        self.hue = 0.1
-
-    def _crop_boxes(self, images: torch.Tensor) -> Boxes:
-        """torchvision's ``RandomResizedCrop.get_params`` for every sample at once: (left, top,
-        width, height) in pixels, each [B], the first of 10 tries that fits, else the whole image
-        (the fallback for a square image, whose aspect ratio is in range)."""
-        batch, _, height, width = images.shape
-        tries = 10
-        area = _uniform(*self.scale, (batch, tries), images) * (height * width)
-        ratio = torch.exp(_uniform(*self.log_ratio, (batch, tries), images))
-        crop_w = torch.sqrt(area * ratio).round()
-        crop_h = torch.sqrt(area / ratio).round()
-        fits = (crop_w > 0) & (crop_w <= width) & (crop_h > 0) & (crop_h <= height)
-        try_index = torch.arange(tries, device=images.device).expand(batch, tries)
-        first = torch.where(fits, try_index, tries).amin(dim=1, keepdim=True)
-        found = first.squeeze(1) < tries
-        first = first.clamp(max=tries - 1)
-        crop_w = torch.where(found, crop_w.gather(1, first).squeeze(1), float(width))
-        crop_h = torch.where(found, crop_h.gather(1, first).squeeze(1), float(height))
-        left = torch.floor(torch.rand_like(crop_w) * (width - crop_w + 1))
-        top = torch.floor(torch.rand_like(crop_h) * (height - crop_h + 1))
-        return left, top, crop_w, crop_h
-
-    def _warp(
-        self,
-        images: torch.Tensor,
-        boxes: Boxes,
-        flip: torch.Tensor,
-    ) -> torch.Tensor:
-        """Resample each box (left, top, width, height) to ``size`` x ``size``, mirrored where
-        ``flip`` [B] is True: one affine map from output to input coordinates per sample."""
-        batch, channels, height, width = images.shape
-        left, top, crop_w, crop_h = boxes
-        theta = torch.zeros(batch, 2, 3, device=images.device, dtype=images.dtype)
-        theta[:, 0, 0] = torch.where(flip, -1.0, 1.0) * crop_w / width
-        theta[:, 0, 2] = (2.0 * left + crop_w) / width - 1.0  # box centre, normalised
-        theta[:, 1, 1] = crop_h / height
-        theta[:, 1, 2] = (2.0 * top + crop_h) / height - 1.0
-        grid = F.affine_grid(theta, [batch, channels, self.size, self.size], align_corners=False)
-        return F.grid_sample(
-            images, grid, mode="bilinear", padding_mode="border", align_corners=False
-        )
-
-    def _jitter(self, images: torch.Tensor) -> torch.Tensor:
-        batch = images.shape[0]
-        rgb = self.in_channels == 3
-        applied = torch.rand(batch, device=images.device) < self.jitter_p
-        strength = (1.0 - self.strength, 1.0 + self.strength)
-        # (adjustment, factor range, factor that changes nothing)
-        steps: list[
-            tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], tuple[float, float], float]
-        ] = [
-            (_adjust_brightness, strength, 1.0),
-            (_adjust_contrast, strength, 1.0),
-        ]
-        if rgb:
-            steps += [
-                (_adjust_saturation, strength, 1.0),
-                (_adjust_hue, (-self.hue, self.hue), 0.0),
-            ]
-        for index in torch.randperm(len(steps)).tolist():  # one order per batch, as kornia
-            adjust, (low, high), neutral = steps[index]
-            factor = torch.where(applied, _uniform(low, high, (batch,), images), neutral)
-            images = adjust(images, factor)
-        return images
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x``: [B, C, H, W] uint8 or float in [0, 1] -> normalised [B, C, size, size]."""
-        images = to_unit_float(x, self.in_channels)
-        flip = torch.rand(images.shape[0], device=images.device) < self.flip_p
-        images = self._jitter(self._warp(images, self._crop_boxes(images), flip))
-        if self.in_channels == 3:
-            gray = torch.rand(images.shape[0], device=images.device) < self.grayscale_p
-            images = torch.where(_per_sample(gray), _grayscale(images).expand_as(images), images)
-        return self.normalize(images)
 
 
 # --- the benchmark ---------------------------------------------------------------------------
@@ -392,47 +215,6 @@ def wake_probe_us(threads: int) -> float:
     )
 
 
-KORNIA = "kornia: ContrastiveImageAugment"
-BATCHED = "batched torch: BatchedContrastiveAugment"
-
-
-@dataclass
-class AugmentTiming:
-    implementation: str  # KORNIA or BATCHED
-    threads: int
-    ms: float  # median ms of 2 views of one batch
-    kornia_ms: float  # the same for KORNIA at the same thread count
-
-
-def compare_augmentations(
-    workload: Workload,
-    augment: nn.Module,
-    size: int,
-    batch_size: int,
-    threads: int,
-    repeats: int,
-    device: torch.device,
-) -> list[AugmentTiming]:
-    """Median ms of 2 views of one batch: the library's kornia pipeline and the batched version,
-    at ``threads`` and at 1 thread."""
-    batch = workload.images[:batch_size].to(device)
-    batched = BatchedContrastiveAugment(size, workload.mean, workload.std).to(device)
-    timings = []
-    for count in sorted({threads, 1}, reverse=True):
-        kornia_ms = float("nan")
-        for name, transform in ((KORNIA, augment), (BATCHED, batched)):
-
-            def two_views(transform: nn.Module = transform) -> float:
-                return median_ms(
-                    lambda: [transform(batch) for _ in range(N_VIEWS)], repeats, device
-                )
-
-            ms = with_threads(count, two_views)
-            kornia_ms = ms if name == KORNIA else kornia_ms
-            timings.append(AugmentTiming(name, count, ms, kornia_ms))
-    return timings
-
-
 @dataclass
 class Report:
     title: str
@@ -442,8 +224,6 @@ class Report:
     batch_size: int
     phase_ms: dict[str, float]  # median per phase
     step_ms: list[float]  # every measured step, end to end
-    augmentations: list[AugmentTiming]
-    threads: int
 
     @property
     def images_per_second(self) -> float:
@@ -475,32 +255,6 @@ class Report:
             f"each with its {N_VIEWS} views: {N_VIEWS * self.images_per_second:.1f} views/s "
             "through the network).",
         ]
-        if self.augmentations:
-            lines += [
-                "",
-                f"Augmentation alone, {N_VIEWS} views of one batch of {self.batch_size}:",
-                "",
-                "| implementation | threads | median ms | x kornia |",
-                "|:---|---:|---:|---:|",
-            ]
-            lines += [
-                f"| {t.implementation} | {t.threads} | {t.ms:.1f} | {t.ms / t.kornia_ms:.2f} |"
-                for t in self.augmentations
-            ]
-            batched = next(
-                t
-                for t in self.augmentations
-                if t.implementation == BATCHED and t.threads == self.threads
-            )
-            projected_ms = step - (batched.kornia_ms - batched.ms)
-            projected = self.batch_size / (projected_ms / 1000)
-            lines += [
-                "",
-                f"The end-to-end step with kornia's {N_VIEWS} views swapped for the batched ones "
-                f"(both timed alone above, {self.threads} thread(s)) would be about "
-                f"{projected_ms:.1f} ms: {projected:.1f} images/s "
-                f"({100 * (projected / self.images_per_second - 1):+.0f}%).",
-            ]
         return "\n".join(lines)
 
 
@@ -560,9 +314,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, help="untimed steps (default 1; 5 for smallcnn)")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    parser.add_argument(
-        "--aug-repeats", type=int, default=10, help="repeats of the augmentation-only timings"
-    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--docs", type=Path, help="update this markdown file's throughput section")
     args = parser.parse_args(argv)
@@ -570,8 +321,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.data = args.data or ("digits" if small else "synthetic")
     args.steps = args.steps if args.steps is not None else (50 if small else 5)
     args.warmup = args.warmup if args.warmup is not None else (5 if small else 1)
-    if min(args.steps, args.threads, args.aug_repeats + 1) < 1 or args.warmup < 0:
-        parser.error("need --steps >= 1, --threads >= 1, --warmup >= 0, --aug-repeats >= 0")
+    if min(args.steps, args.threads) < 1 or args.warmup < 0:
+        parser.error("need --steps >= 1, --threads >= 1, --warmup >= 0")
     if args.batch_size < 2 or args.size < 8:
         parser.error("need --batch-size >= 2 and --size >= 8")
     return args
@@ -606,16 +357,9 @@ def run_benchmark(args: argparse.Namespace) -> Report:
     common = (workload, model, method, optimizer, device, args.batch_size)
     run_steps(*common, n_steps=args.warmup, seed=args.seed)
     records = run_steps(*common, n_steps=args.steps, seed=args.seed + 1)
-    augmentations = (
-        compare_augmentations(
-            workload, augment, args.size, args.batch_size, args.threads, args.aug_repeats, device
-        )
-        if args.aug_repeats > 0
-        else []
-    )
     probe = {count: wake_probe_us(count) for count in sorted({args.threads, 1}, reverse=True)}
     setup = (
-        f"{workload.description}; torch {torch.__version__}, kornia {kornia.__version__}, "
+        f"{workload.description}; torch {torch.__version__}, "
         f"{_cpu_name()} ({os.cpu_count()} logical CPUs), device {device}, {args.threads} "
         f"thread(s); median of {args.steps} steps after {args.warmup} warm-up; the run took "
         f"{time.perf_counter() - started:.0f} s. 1-minute load average {load_start:.2f} at the "
@@ -633,8 +377,6 @@ def run_benchmark(args: argparse.Namespace) -> Report:
         batch_size=args.batch_size,
         phase_ms={p: 1000 * statistics.median(r[p] for r in records) for p in PHASES},
         step_ms=[1000 * r["step"] for r in records],
-        augmentations=augmentations,
-        threads=args.threads,
     )
 
 
