@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from contrastlab.data.image_augment import ChannelNormalize, ContrastiveImageAugment, to_unit_float
-from contrastlab.training.loop import resolve_device
+from contrastlab.training.devices import resolve_device
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)

@@ -50,7 +50,8 @@ from contrastlab.losses.supcon import supcon_loss
 from contrastlab.methods import ContrastiveViewsMethod
 from contrastlab.models.registry import ENCODER_NAMES
 from contrastlab.models.supcon_resnet import SupConResNet
-from contrastlab.training.loop import epoch_batches, resolve_device
+from contrastlab.training.batches import epoch_batches
+from contrastlab.training.devices import resolve_device
 
 PHASES = ("data", "augment", "forward", "loss", "backward", "optimizer")
 PHASE_LABELS = {

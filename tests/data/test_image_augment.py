@@ -14,6 +14,8 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from contrastlab._host_sync import HostSyncCounter
+from contrastlab.config.options import build_config
+from contrastlab.config.training import TrainConfig
 from contrastlab.data.image_augment import (
     AugmentParameters,
     ContrastiveImageAugment,
@@ -22,7 +24,6 @@ from contrastlab.data.image_augment import (
 )
 from contrastlab.data.splits import LabeledTensors
 from contrastlab.methods import ContrastiveViewsMethod
-from contrastlab.training.config import TrainConfig, build_config
 from contrastlab.training.loop import fit
 
 RGB_MEAN, RGB_STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
