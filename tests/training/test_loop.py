@@ -183,3 +183,48 @@ def test_resume_with_another_optimizer_is_refused_and_leaves_the_run_as_it_was(t
         fit(make_model(), NoisyClassification(), make_data(),
             config(optimizer="adamw", resume=str(run_dir / "last.pth")), run_dir)  # fmt: skip
     assert (run_dir / "config.yaml").read_text() == saved  # still the run's own options
+
+
+class CountingCrossEntropy(nn.Module):
+    """Cross-entropy with a device-side metric; records the host syncs of each of its steps."""
+
+    def forward(self, model, inputs, labels):
+        logits = model(inputs)
+        top1 = (logits.detach().argmax(dim=1) == labels).float().mean() * 100
+        return StepOutput(F.cross_entropy(logits, labels), {"top1": top1}, len(labels))
+
+
+def test_training_steps_do_not_wait_for_the_device(tmp_path: Path, monkeypatch):
+    """Between two reads (every --print_freq steps) a step never synchronises: schedule, batch,
+    forward, backward, optimizer and the running sums all stay on the device."""
+    from contrastlab._host_sync import HostSyncCounter
+    from contrastlab.training import loop
+
+    counters: list[HostSyncCounter] = []
+    original_read = loop._read_and_guard
+
+    def read_outside_the_counter(*args, **kwargs):
+        counters[-1].__exit__(None, None, None)
+        result = original_read(*args, **kwargs)
+        counters.append(HostSyncCounter())
+        counters[-1].__enter__()
+        return result
+
+    monkeypatch.setattr(loop, "_read_and_guard", read_outside_the_counter)
+    counters.append(HostSyncCounter())
+    counters[-1].__enter__()
+    try:
+        fit(make_model(), CountingCrossEntropy(), make_data(128), config(epochs=1, batch_size=8,
+            print_freq=4, save_freq=5), tmp_path)  # fmt: skip
+    finally:
+        counters[-1].__exit__(None, None, None)
+    steps = counters[:-1]  # each spans 4 training steps
+    assert len(steps) == 128 // 8 // 4
+    assert all(c.count == 0 for c in steps), [dict(c.operations) for c in steps]
+
+
+def test_a_diverged_step_is_caught_at_the_next_read(tmp_path: Path):
+    """The NaN is seen at the read after it: here the epoch's end (4 steps < --print_freq 8)."""
+    with pytest.raises(TrainingDivergedError, match=r"epoch 3 \(by step 4"):
+        fit(make_model(), NoisyClassification(explode_at_epoch=3), make_data(), config(
+            print_freq=8), tmp_path)  # fmt: skip

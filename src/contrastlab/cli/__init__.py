@@ -26,22 +26,33 @@ from collections.abc import Iterator, Sequence
 _COMMAND_MODULES: tuple[str, ...] = ("image", "signal", "data")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (the usage is one ``--help`` away) and that
+    never completes an abbreviated option."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):  # type: ignore[no-untyped-def]
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every registered sub-command."""
     from contrastlab import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="contrastlab",
         description="Contrastive representation learning for images and 1-D signals.",
-        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"contrastlab {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module_name in _COMMAND_MODULES:
         module = importlib.import_module(f"contrastlab.cli.{module_name}")
         module.register(subparsers)
     for command_parser in subparsers.choices.values():
-        command_parser.allow_abbrev = False
         command_parser.add_argument(
             "--debug", action="store_true", help="show the full traceback of an error"
         )
@@ -83,9 +94,16 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen sub-command; return the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()
+        return 2
+    if unknown:
+        prog = f"contrastlab {args.command}"
+        print(
+            f"{prog}: error: unrecognized arguments: {' '.join(unknown)} (see {prog} --help)",
+            file=sys.stderr,
+        )
         return 2
     command, debug = args.command, getattr(args, "debug", False)
     with _warnings_as_lines(command):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from contrastlab.config.choices import OPTIMIZERS, PRECISIONS
@@ -14,6 +15,9 @@ MAX_SEED = 2**32 - 1
 def default_decay_epochs(epochs: int) -> list[int]:
     """SupContrast's step milestones when none are given: 70, 80 and 90% of the epochs."""
     return [int(epochs * fraction) for fraction in (0.7, 0.8, 0.9)]
+
+
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 @dataclass
@@ -43,6 +47,11 @@ class RunOptions(Config):
         True,
         "progress bars on a terminal (a line per epoch when stderr is not a terminal)",
     )
+
+    def check(self) -> None:
+        super().check()
+        if not _DEVICE.fullmatch(self.device):
+            raise ValueError(f"--device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
 
 
 @dataclass

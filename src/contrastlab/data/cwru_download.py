@@ -170,7 +170,7 @@ def download_cwru(
     root = Path(dest_dir)
     paths = []
     entries = select_cwru_files(files, loads)
-    for entry in tqdm(entries, desc="CWRU files", unit="file", disable=not progress):
+    for entry in tqdm(entries, desc="CWRU files", unit="file", disable=None if progress else True):
         target = root / entry.relative_path
         if target.is_file() and _problem(entry, target) is None:
             paths.append(target)

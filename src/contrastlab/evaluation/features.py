@@ -51,7 +51,7 @@ def extract_features(
     try:
         chunks = []
         starts = range(0, inputs.shape[0], batch_size)
-        for start in tqdm(starts, desc="features", disable=not progress, leave=False):
+        for start in tqdm(starts, desc="features", disable=None if progress else True, leave=False):
             batch = inputs[start : start + batch_size].to(device, non_blocking=True)
             if transform is not None:
                 batch = transform(batch)

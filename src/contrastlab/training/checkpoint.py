@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,26 +21,16 @@ from typing import Any
 
 import torch
 
+from contrastlab.training.run_directory import atomic_write
+
 CHECKPOINT_FORMAT = "contrastlab-1"
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> Path:
     """Atomically write ``state`` (tensors and plain data) to ``path``; return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = dict(state)
     payload.setdefault("format", CHECKPOINT_FORMAT)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda stream: torch.save(payload, stream))
 
 
 def strip_module_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -81,12 +70,19 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         with torch.serialization.safe_globals([argparse.Namespace]):
             payload = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, OSError) as error:
+        detail = (str(error).strip().splitlines() or [""])[0][:200]
+        empty = " (an empty file)" if path.stat().st_size == 0 else ""
         raise ValueError(
-            f"cannot read checkpoint {path}: the file is truncated, corrupt or holds objects "
-            f"that are not plain data ({type(error).__name__}: {str(error).splitlines()[0][:200]})"
+            f"cannot read checkpoint {path}{empty}: the file is truncated, corrupt or holds "
+            f"objects that are not plain data ({type(error).__name__}: {detail})"
         ) from error
+    if isinstance(payload, dict) and payload.get("format") == "contrastlab-diagnosis-1":
+        raise ValueError(
+            f"{path} is a bearing diagnosis model (model.pt), not a training checkpoint: use it "
+            "with contrastlab diagnose (or embed / export)"
+        )
     if not isinstance(payload, dict) or "model" not in payload:
-        found = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+        found = sorted(payload)[:10] if isinstance(payload, dict) else type(payload).__name__
         raise ValueError(
             f"{path} is not a model checkpoint: expected a 'model' entry, found {found}"
         )

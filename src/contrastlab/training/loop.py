@@ -209,7 +209,8 @@ def _train_epoch(
     bar = tqdm(
         total=n_batches,
         desc=f"epoch {epoch}/{config.epochs}",
-        disable=not (config.progress and distributed.is_main_process() and sys.stderr.isatty()),
+        # None: tqdm draws only on a terminal; logs get the loop's line per epoch instead.
+        disable=None if config.progress and distributed.is_main_process() else True,
         leave=False,
         dynamic_ncols=True,
     )

@@ -22,45 +22,26 @@ import json
 import os
 import shutil
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from contrastlab._atomic_files import atomic_write, atomic_write_json, atomic_write_text
+
+__all__ = [
+    "RunDirectory",
+    "atomic_write",
+    "atomic_write_json",
+    "atomic_write_text",
+    "claimed_run",
+    "usable_run_path",
+]
 
 LOCK_NAME = ".contrastlab.lock"
 MARKER_NAME = ".contrastlab-run"
 RUN_FILES = ("config.yaml", "summary.json", "metrics.jsonl", "last.pth", "model.pt")
-
-
-def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
-    """Write ``path`` atomically: ``write(stream)`` fills a temporary file in the same folder,
-    which is flushed, synced and renamed over ``path``. On any error the target is untouched and
-    the temporary file removed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """:func:`atomic_write` of UTF-8 text."""
-    return atomic_write(path, lambda stream: stream.write(text.encode("utf-8")))
-
-
-def atomic_write_json(path: str | os.PathLike[str], data: Any) -> Path:
-    """:func:`atomic_write` of ``data`` as indented JSON with sorted keys."""
-    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:

@@ -1,0 +1,159 @@
+"""Bad invocations as a new user makes them: each ends with exit code 2 and one line naming the
+problem, and a run directory that was there before is left byte for byte as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from contrastlab.cli import main
+from contrastlab.data.ts_file import write_ts_file
+from contrastlab.training.run_directory import LOCK_NAME
+
+BASE = [
+    *("--dataset", "digits", "--model", "smallcnn", "--size", "8", "--batch_size", "256"),
+    *("--knn_every", "0", "--no-progress", "--device", "cpu"),
+]  # fmt: skip
+TINY = [*BASE, "--epochs", "2"]
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` (hidden ones too) and the SHA-256 of its bytes."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("fuzz") / "run"
+    assert main(["pretrain", *TINY, "--out", str(folder)]) == 0
+    return folder
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("inputs")
+    made = {
+        "malformed": ("epochs: [1, 2\n", "text"),
+        "duplicate": ("epochs: 1\nepochs: 2\n", "text"),
+        "unknown": ("learning_rat: 0.1\n", "text"),
+        "binary": (b"\x00\xff\xfe\x00epochs", "bytes"),
+        "list": ("- 1\n- 2\n", "text"),
+        "empty_pth": (b"", "bytes"),
+        "a_file": ("not a folder\n", "text"),
+    }
+    paths = {}
+    for name, (content, kind) in made.items():
+        path = folder / name
+        if kind == "bytes":
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+        paths[name] = path
+    paths["model_pt"] = folder / "model.pt"
+    torch.save({"format": "contrastlab-diagnosis-1", "spec": {}}, paths["model_pt"])
+    ucr = folder / "ucr"
+    ucr.mkdir()
+    series = torch.randn(4, 1, 24).double().numpy()
+    for split in ("TRAIN", "TEST"):  # two series per class: nothing left to validate on
+        write_ts_file(ucr / f"Tiny_{split}.ts", series, ["a", "a", "b", "b"], "Tiny")
+    paths["ucr"] = ucr
+    return paths
+
+
+def _cases(run: Path, files: dict[str, Path]) -> list[tuple[list[str], str]]:
+    resume = ["--resume", str(run / "last.pth")]
+    same = [*TINY, "--out", str(run), *resume]
+    fresh = str(run.parent / "never-written")
+    return [
+        (["pretrain", *TINY, "--out", str(run)], "already holds a run"),
+        (["pretrain", "--config", str(files["malformed"]), "--out", fresh], "not valid YAML"),
+        (["pretrain", "--config", str(files["duplicate"]), "--out", fresh], "given twice"),
+        (["pretrain", "--config", str(files["unknown"]), "--out", fresh], "--learning_rat"),
+        (["pretrain", "--config", str(files["binary"]), "--out", fresh], "not UTF-8 text"),
+        (["pretrain", "--config", str(files["list"]), "--out", fresh], "must hold a mapping"),
+        (["pretrain", "--config", str(run / "nope.yaml"), "--out", fresh], "not found"),
+        (["pretrain", *same, "--device", "bogus"], "--device must be"),
+        (["pretrain", *same, "--size", "100000"], "--size must be in"),
+        (["pretrain", *same, "--weight_decay", "1e300"], "--weight_decay must be in"),
+        (["pretrain", *same, "--threads", "100000"], "--threads must be in"),
+        (["pretrain", *same, "--n_views", "100000"], "--n_views must be in"),
+        (["pretrain", *same, "--batch_size", "1000000000"], "--batch_size must be in"),
+        (["pretrain", *same, "--seed", "-1"], "--seed must be in"),
+        (["pretrain", *same, "--temp", "inf"], "--temp must be a finite number"),
+        (["pretrain", *same, "--learning_rate", "1e8"], "--learning_rate must be in"),
+        (["pretrain", *same, "--epochs", "many"], "--epochs expects integer"),
+        (["pretrain", *same, "--epoch", "3"], "unrecognized arguments: --epoch"),
+        (["pretrain", *TINY, "--out", str(files["a_file"])], "is a file"),
+        (["pretrain", *same, "--method", "simclr"], "--method 'supcon' -> 'simclr'"),
+        (["pretrain", *same, "--temp", "0.5"], "--temp"),
+        (["pretrain", *same, "--seed", "3"], "--seed 0 -> 3"),
+        (["pretrain", *same, "--model", "resnet18"], "--model 'smallcnn' -> 'resnet18'"),
+        (["pretrain", *same, "--size", "16"], "--size 8 -> 16"),
+        (["pretrain", *[*same[:-2], "--resume", str(run / "ckpt_epoch_9.pth")]], "not found"),
+        (["pretrain", *BASE, "--epochs", "1", "--out", str(run), *resume], "only grow"),
+        (["pretrain", "--dataset", "cifar10", "--out", fresh], "--data_folder"),
+        (["linear", "--ckpt", str(files["empty_pth"]), "--out", fresh], "an empty file"),
+        (["linear", "--ckpt", str(files["model_pt"]), "--out", fresh], "diagnosis model"),
+        (["linear", "--ckpt", str(run / "last.pth"), "--out", str(run)], "already holds"),
+        (["linear", "--out", fresh], "--ckpt PATH is required"),
+        (["knn", "--ckpt", str(run / "last.pth"), "--model", "resnet18"], "unrecognized"),
+        (["ucr", "--data", str(files["ucr"]), "--dataset", "Tiny", "--out", fresh], "validation"),
+        (["cpc", "--source", "cwru", "--out", fresh], "--data"),
+        (["bearing", "--channels", "DE,XX", "--data", fresh, "--out", fresh], "--channels"),
+        (["plot", fresh], "no metrics.jsonl"),
+    ]
+
+
+def test_every_bad_invocation_is_one_line_exit_2_and_leaves_the_run_as_it_was(
+    run_dir: Path, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(run_dir)
+    assert LOCK_NAME not in before  # released when the run ended
+    failures = []
+    for argv, expected in _cases(run_dir, files):
+        capsys.readouterr()
+        try:
+            code = main(argv)
+        except SystemExit as exit_info:  # argparse's own errors
+            code = exit_info.code
+        err = capsys.readouterr().err.strip()
+        lines = err.splitlines()
+        if code != 2 or len(lines) != 1 or expected not in err or "Traceback" in err:
+            failures.append((argv, code, err))
+    assert not failures, "\n".join(f"{argv}: exit {code}: {err!r}" for argv, code, err in failures)
+    assert snapshot(run_dir) == before
+    assert not (run_dir.parent / "never-written").exists()
+
+
+def test_a_second_concurrent_run_is_refused(run_dir: Path, capsys) -> None:
+    before = snapshot(run_dir)
+    lock = run_dir / LOCK_NAME
+    lock.write_text(f'{{"pid": {os.getpid()}, "host": "{os.uname().nodename}"}}')  # alive
+    try:
+        resume = ["--resume", str(run_dir / "last.pth"), "--epochs", "3"]
+        assert main(["pretrain", *BASE, "--out", str(run_dir), *resume]) == 2
+        assert "another contrastlab run (pid" in capsys.readouterr().err
+    finally:
+        lock.unlink()
+    assert snapshot(run_dir) == before
+
+
+def test_overwrite_replaces_the_old_run_and_stale_files_go(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    options = [*BASE, "--epochs", "1"]
+    assert main(["pretrain", *options, "--save_freq", "1", "--out", str(run)]) == 0
+    (run / ".last.pth.abc123.tmp").write_bytes(b"half a checkpoint")  # a kill -9 during a save
+    dead = f'{{"pid": 999999999, "host": "{os.uname().nodename}"}}'  # a killed run's lock
+    (run / LOCK_NAME).write_text(dead)
+    assert main(["pretrain", *options, "--out", str(run), "--overwrite"]) == 0
+    names = {path.name for path in run.iterdir()}
+    assert ".last.pth.abc123.tmp" not in names and LOCK_NAME not in names
+    assert "ckpt_epoch_1.pth" not in names  # the old run's files are gone
