@@ -6,6 +6,12 @@ epoch for :func:`linear_probe`, the inverse regularisation ``C`` for
 :func:`logistic_regression_probe`) is chosen on the **validation** split; the test split is scored
 once, with the chosen weights. Test scores never influence any choice. Without a validation split
 :func:`linear_probe` chooses nothing: it keeps the last epoch of a fixed schedule.
+
+:func:`linear_probe` has its own small epoch loop instead of the shared training loop
+(:func:`contrastlab.training.loop.fit`), the one exception: it trains a single linear layer on
+features already in memory, hundreds of times per run (every few-label draw), and needs the
+validation score of every epoch to choose one. The shared loop's run directory, checkpoints,
+augmentation, schedule and DDP would cost more than the probe and give it nothing.
 """
 
 from __future__ import annotations
@@ -199,41 +205,23 @@ def linear_probe(
     best_key: tuple[float, float] | None = None
     best_epoch = epochs  # kept when there is no validation split
     best_state: dict[str, torch.Tensor] = {}
-    with torch.enable_grad():
-        for epoch in range(1, epochs + 1):
-            order = torch.randperm(train_z.shape[0], generator=generator).to(train_z.device)
-            losses = []
-            for start in range(0, train_z.shape[0], batch_size):
-                index = order[start : start + batch_size]
-                loss = F.cross_entropy(classifier(train_z[index]), train_y[index])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                losses.append(loss.detach())
-            history.append({"epoch": epoch, "train_loss": float(torch.stack(losses).mean())})
-            if splits.val is None:
-                continue
-            val_z, val_y = splits.val
-            with torch.no_grad():
-                val_logits = classifier(val_z)
-                val_loss = float(F.cross_entropy(val_logits, val_y))
-                (val_top1,) = topk_accuracy(val_logits, val_y, ks=(1,))
-            history[-1].update(val_loss=val_loss, val_top1=val_top1)
-            key = (val_top1, -val_loss)
-            if best_key is None or key > best_key:
-                best_key, best_epoch = key, epoch
-                best_state = {n: p.detach().clone() for n, p in classifier.state_dict().items()}
-
+    for epoch in range(1, epochs + 1):
+        order = torch.randperm(train_z.shape[0], generator=generator).to(train_z.device)
+        train_loss = _train_one_epoch(classifier, optimizer, train_z, train_y, order, batch_size)
+        history.append({"epoch": epoch, "train_loss": train_loss})
+        if splits.val is None:
+            continue
+        val_loss, val_top1 = _evaluate(classifier, *splits.val)
+        history[-1].update(val_loss=val_loss, val_top1=val_top1)
+        if best_key is None or (val_top1, -val_loss) > best_key:
+            best_key, best_epoch = (val_top1, -val_loss), epoch
+            best_state = {n: p.detach().clone() for n, p in classifier.state_dict().items()}
     if splits.val is not None:
         classifier.load_state_dict(best_state)
     test_z, test_y = splits.test
     with torch.no_grad():
         test_top1, test_top5 = topk_accuracy(classifier(test_z), test_y, ks=(1, 5))
-        # Fold the standardisation in: W (x - mean) / std + b = (W / std) x + (b - (W / std) mean).
-        weight = classifier.weight / splits.std
-        classifier.bias.copy_(classifier.bias - weight @ splits.mean)
-        classifier.weight.copy_(weight)
-    classifier.requires_grad_(False)
+    _fold_standardisation(classifier, splits.mean, splits.std)
     return LinearProbeResult(
         val_top1=history[best_epoch - 1].get("val_top1"),
         test_top1=test_top1,
@@ -242,6 +230,45 @@ def linear_probe(
         history=history,
         classifier=classifier,
     )
+
+
+def _train_one_epoch(
+    classifier: nn.Linear,
+    optimizer: torch.optim.Optimizer,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    order: torch.Tensor,
+    batch_size: int,
+) -> float:
+    """One pass over ``order`` in mini-batches; the mean mini-batch cross-entropy."""
+    losses = []
+    with torch.enable_grad():
+        for start in range(0, features.shape[0], batch_size):
+            index = order[start : start + batch_size]
+            loss = F.cross_entropy(classifier(features[index]), labels[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.detach())
+    return float(torch.stack(losses).mean())
+
+
+@torch.no_grad()
+def _evaluate(classifier: nn.Linear, features: torch.Tensor, labels: torch.Tensor) -> tuple:
+    """``(cross-entropy, top-1 %)`` on a held-out split."""
+    logits = classifier(features)
+    (top1,) = topk_accuracy(logits, labels, ks=(1,))
+    return float(F.cross_entropy(logits, labels)), top1
+
+
+@torch.no_grad()
+def _fold_standardisation(classifier: nn.Linear, mean: torch.Tensor, std: torch.Tensor) -> None:
+    """Make ``classifier`` take raw features: ``W (x - mean) / std + b = (W / std) x +
+    (b - (W / std) mean)``; its weights are frozen afterwards."""
+    weight = classifier.weight / std
+    classifier.bias.copy_(classifier.bias - weight @ mean)
+    classifier.weight.copy_(weight)
+    classifier.requires_grad_(False)
 
 
 def logistic_regression_probe(
