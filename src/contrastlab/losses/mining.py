@@ -104,7 +104,9 @@ def semi_hard_per_pair(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(hardest, valid)``, [N, N] each, for a detached [N, N] matrix where smaller is closer:
     for each anchor-positive pair ``(a, p)`` the index of its closest semi-hard negative, and
-    whether it has one (see :func:`semi_hard_triplets`). Fixed shapes, no host read."""
+    whether it has one (see :func:`semi_hard_triplets`). Fixed shapes, no host read. A pair at
+    a NaN distance counts as having one (with an arbitrary negative), so that non-finite inputs
+    surface as a NaN loss instead of vanishing from it."""
     positive_mask, negative_mask = pair_masks(labels)
     to_positive = dissimilarities[:, :, None]
     to_negative = dissimilarities[:, None, :]
@@ -115,7 +117,8 @@ def semi_hard_per_pair(
         & (to_negative < to_positive + margin)
     )
     candidates = torch.where(semi_hard, to_negative, torch.full_like(to_negative, float("inf")))
-    return candidates.argmin(dim=2), semi_hard.any(dim=2)
+    valid = semi_hard.any(dim=2) | (positive_mask & dissimilarities.isnan())
+    return candidates.argmin(dim=2), valid
 
 
 def semi_hard_triplets(

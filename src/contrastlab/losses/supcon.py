@@ -174,7 +174,9 @@ def supcon_loss(
         self_similarity = (scaled * anchors.view(anchor_views, batch_size, -1)).sum(dim=2)
         positive_sum = (scaled * positive_vectors).sum(dim=2) - self_weight * self_similarity
         lse = lse.view(anchor_views, batch_size)
-        has_positive = has_positive & (lse > float("-inf"))  # -inf: no contrast term at all
+        # lse = -inf: no contrast term at all. (A NaN lse stays: unchecked NaN inputs must give a
+        # NaN loss, not a silent 0.)
+        has_positive = has_positive & (lse != float("-inf"))
         safe_weight = torch.where(has_positive, positive_weight, 1.0)
         mean_log_prob_positive = positive_sum / safe_weight - lse
         per_anchor = -(temperature / base_temperature) * mean_log_prob_positive

@@ -140,7 +140,7 @@ def batch_triplet_loss(
                 losses = F.relu(dissimilarities[:, :, None] - dissimilarities[:, None, :] + margin)
                 valid = valid_triplet_mask(labels)
                 if reduction != "none":  # the mean is over the triplets with a positive loss
-                    valid = valid & (losses > 0)
+                    valid = valid & (losses != 0)  # (a NaN loss counts: it must not vanish)
             else:
                 negative, valid = semi_hard_per_pair(dissimilarities.detach(), labels, margin)
                 to_negative = dissimilarities.gather(1, negative)  # d(a, n*(a, p))   [N, N]
