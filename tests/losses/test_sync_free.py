@@ -83,7 +83,11 @@ def test_ntxent_reads_nothing_on_the_host(small_blocks, memory, n_views):
 def test_info_nce_reads_nothing_on_the_host(small_blocks, memory, layout):
     query = unit_features(9, 8, seed=1).requires_grad_(True)
     key = unit_features(9, 8, seed=2).requires_grad_(True)
-    negatives = {"in-batch": None, "shared": unit_features(13, 8), "per-query": unit_features(9, 4, 8)}
+    negatives = {
+        "in-batch": None,
+        "shared": unit_features(13, 8),
+        "per-query": unit_features(9, 4, 8),
+    }
     loss = InfoNCE(0.1, memory=memory, return_accuracy=True)
     assert_sync_free(lambda: loss(query, key, negatives[layout]))
 

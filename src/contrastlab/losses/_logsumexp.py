@@ -180,9 +180,10 @@ def _exact_forward(
     block_rows: int,
     keep: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """``(lse, row_max, normaliser, probabilities)`` with the exact row maximum, row block by row
-    block. ``probabilities`` is exp(S - row_max) [Na, N] when ``keep``, else None (one block of
-    scratch memory); the normaliser is its row sum."""
+    """``(lse, shift, normaliser, probabilities)`` with the exact row maximum as shift, row block
+    by row block. ``probabilities`` is exp(S - shift) [Na, N] when ``keep``, else None (one block
+    of scratch memory); the normaliser is its row sum. The shift is the row maximum, except 0 in a
+    row with no contrast term (whose lse is -inf): see :func:`_row_max`."""
     n_anchors, n_contrast = a.shape[0], c.shape[0]
     if keep and block_rows >= n_anchors:
         probabilities, row_max, normaliser = _DENSE_EXPONENTIALS(a, c, self_index, device=a.device)
@@ -197,10 +198,13 @@ def _exact_forward(
             block = torch.mm(a[rows], c_t, out=block.view(-1, n_contrast))
             row_max[rows], normaliser[rows] = _exponentiate_block(block, self_index, rows.start)
         probabilities = buffer.view(n_anchors, n_contrast) if keep else None
-    lse = row_max + normaliser.log()
-    # lse >= row_max (the row's largest term is exp(0) = 1), except in rows with no contrast term
-    # at all, where lse = -inf and so is their true maximum.
-    return lse, torch.minimum(row_max, lse), normaliser, probabilities
+    return row_max + normaliser.log(), row_max, normaliser, probabilities
+
+
+def _row_max(lse: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """The largest similarity of each row from :func:`_exact_forward`'s results: the shift, or
+    -inf in a row with nothing left (lse >= shift elsewhere: its largest term is exp(0) = 1)."""
+    return torch.minimum(shift, lse)
 
 
 def _dense_backward(
@@ -268,10 +272,10 @@ def _redo_exactly(
     if not bool(redo.any()):
         return None
     rows = redo.nonzero().squeeze(1)
-    exact_lse, exact_max, _, _ = _exact_forward(a[rows], c, rows, block_rows, keep=False)
+    exact_lse, shift, _, _ = _exact_forward(a[rows], c, rows, block_rows, keep=False)
     lse[rows] = exact_lse
     if row_max is not None:
-        row_max[rows] = exact_max
+        row_max[rows] = _row_max(exact_lse, shift)
     return rows
 
 
@@ -320,9 +324,10 @@ class _ContrastLogSumExp(torch.autograd.Function):
                 lse, row_max = _symmetric_forward(ctx, a, c, route == "symmetric-kept", need_max)
             else:
                 keep = route == "dense"
-                lse, row_max, normaliser, probabilities = _exact_forward(
+                lse, shift, normaliser, probabilities = _exact_forward(
                     a, c, self_index, block_rows, keep
                 )
+                row_max = _row_max(lse, shift) if need_max else None
                 if keep:
                     ctx.save_for_backward(a, c, normaliser, probabilities)
                 else:

@@ -151,28 +151,28 @@ def supcon_loss(
 
         # Per sample b: the sum of its positives' vectors (all views, itself included), the weight
         # of its own view in that sum, and the total positive weight of each of its anchors.
+        # Per sample b: the sum of its positives' vectors (all views, its anchors included), and
+        # the total positive weight of each of its anchors.
         view_sums = flat.sum(dim=1)  # [bsz, D]
+        own = anchors.view(anchor_views, batch_size, -1)  # anchor (v, b) is row v * bsz + b
         if mask is not None:
             positive_vectors = mask @ view_sums  # [bsz, D]: sum_j mask[i, j] * sum_v z_{v, j}
-            self_weight: torch.Tensor | float = mask.diagonal()
+            self_weight = mask.diagonal()
+            others = positive_vectors - self_weight.unsqueeze(1) * own  # the anchor left out
             positive_weight = n_views * mask.sum(dim=1) - self_weight
             # Decided on counts, not on the weight sum: the loss is invariant to the mask's scale.
             positive_count = n_views * (mask > 0).sum(dim=1) - (self_weight > 0).long()
             has_positive = (positive_count > 0) & (positive_weight > 0)
         else:
-            self_weight = 1.0
             if labels is None:  # SimCLR: the positives are the other views of the sample
                 positive_vectors = view_sums
                 positive_weight = flat.new_full((batch_size,), n_views - 1.0)
             else:
                 positive_vectors, sizes = _same_label_sums(labels, view_sums)
                 positive_weight = (n_views * sizes - 1).to(flat.dtype)
+            others = positive_vectors - own
             has_positive = positive_weight > 0
-
-        # Anchor (v, b) is row v * bsz + b: [anchor_views, bsz] views of the per-anchor vectors.
-        scaled = scaled_anchors.view(anchor_views, batch_size, -1)
-        self_similarity = (scaled * anchors.view(anchor_views, batch_size, -1)).sum(dim=2)
-        positive_sum = (scaled * positive_vectors).sum(dim=2) - self_weight * self_similarity
+        positive_sum = (scaled_anchors.view_as(own) * others).sum(dim=2)  # [anchor_views, bsz]
         lse = lse.view(anchor_views, batch_size)
         # lse = -inf: no contrast term at all. (A NaN lse stays: unchecked NaN inputs must give a
         # NaN loss, not a silent 0.)
