@@ -18,6 +18,7 @@ from contrastlab.distances import CosineSimilarity
 from contrastlab.losses import (
     BatchTripletLoss,
     CPCLoss,
+    HierarchicalContrastiveLoss,
     InfoNCE,
     NTXentLoss,
     PairwiseContrastiveLoss,
@@ -125,6 +126,11 @@ def test_pair_losses_read_nothing_on_the_host():
     assert_sync_free(lambda: triplet_loss(a, p, n, margin=0.3))
     assert_sync_free(lambda: contrastive_loss(a, p, y, margin=0.5))
     assert_sync_free(lambda: PairwiseContrastiveLoss(0.5)(a, y))
+
+
+def test_hierarchical_loss_reads_nothing_on_the_host():
+    z1, z2 = (unit_features(3, 9, 4, seed=s).requires_grad_(True) for s in range(2))
+    assert_sync_free(lambda: HierarchicalContrastiveLoss(alpha=0.3)(z1, z2))
 
 
 def test_nce_and_cpc_read_nothing_on_the_host():
