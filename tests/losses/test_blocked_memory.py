@@ -308,3 +308,30 @@ def test_symmetric_hint_gives_the_detected_result_and_rejects_impossible_calls(t
         contrast_logsumexp(z[:10] / 0.2, z, self_index[:10], symmetric=True)
     with pytest.raises(ValueError, match="symmetric=True"):
         contrast_logsumexp(z / 0.2, z, None, symmetric=True)
+
+
+@pytest.mark.parametrize("memory", ["dense", "blocked"])
+def test_diagonal_self_index_equals_the_index_tensor(small_blocks, memory):
+    generator = torch.Generator().manual_seed(15)
+    anchors = torch.randn(9, 4, generator=generator, dtype=torch.float64)
+    contrast = torch.randn(13, 4, generator=generator, dtype=torch.float64)
+    by_tensor = contrast_logsumexp(anchors, contrast, torch.arange(9), memory)
+    by_name = contrast_logsumexp(anchors, contrast, "diagonal", memory)
+    torch.testing.assert_close(by_name, by_tensor, rtol=0, atol=0)
+    assert torch.autograd.gradcheck(
+        lambda a, c: contrast_logsumexp(a, c, "diagonal", memory)[0],
+        (anchors.requires_grad_(True), contrast.requires_grad_(True)),
+    )
+
+
+def test_self_index_checks():
+    anchors, contrast = torch.randn(4, 3), torch.randn(5, 3)
+    out_of_range = torch.tensor([0, 1, 2, 5])
+    with pytest.raises(ValueError, match="column >= the 5 contrast rows"):
+        contrast_logsumexp(anchors, contrast, out_of_range, validate=True)
+    with pytest.raises(ValueError, match="at most as many anchors"):
+        contrast_logsumexp(torch.randn(6, 3), contrast, "diagonal")
+    with pytest.raises(ValueError, match="self_index must be a tensor, None or 'diagonal'"):
+        contrast_logsumexp(anchors, contrast, "diag")
+    with pytest.raises(ValueError, match="int64 of shape"):
+        contrast_logsumexp(anchors, contrast, torch.arange(4, dtype=torch.int32))

@@ -76,6 +76,8 @@ def _same_label_sums(
     samples that share its label, and how many they are. Sorting gives every label the position of
     its first occurrence as an index (``searchsorted``), so no host read is needed (``unique``
     would read how many labels there are)."""
+    if labels.dtype == torch.bool:  # searchsorted has no bool kernel
+        labels = labels.long()
     sorted_labels = labels.sort().values
     first = torch.searchsorted(sorted_labels, labels)
     sizes = torch.searchsorted(sorted_labels, labels, right=True) - first
