@@ -186,19 +186,19 @@ def _exact_forward(
     row with no contrast term (whose lse is -inf): see :func:`_row_max`."""
     n_anchors, n_contrast = a.shape[0], c.shape[0]
     if keep and block_rows >= n_anchors:
-        probabilities, row_max, normaliser = _DENSE_EXPONENTIALS(a, c, self_index, device=a.device)
+        probabilities, shift, normaliser = _DENSE_EXPONENTIALS(a, c, self_index, device=a.device)
     else:
-        row_max = a.new_empty(n_anchors)
-        normaliser = torch.empty_like(row_max)
+        shift = a.new_empty(n_anchors)
+        normaliser = torch.empty_like(shift)
         buffer = a.new_empty((n_anchors if keep else min(block_rows, n_anchors)) * n_contrast)
         c_t = c.t()
         for rows in _slices(n_anchors, block_rows):
             start = rows.start * n_contrast if keep else 0
             block = buffer[start : start + (rows.stop - rows.start) * n_contrast]
             block = torch.mm(a[rows], c_t, out=block.view(-1, n_contrast))
-            row_max[rows], normaliser[rows] = _exponentiate_block(block, self_index, rows.start)
+            shift[rows], normaliser[rows] = _exponentiate_block(block, self_index, rows.start)
         probabilities = buffer.view(n_anchors, n_contrast) if keep else None
-    return row_max + normaliser.log(), row_max, normaliser, probabilities
+    return shift + normaliser.log(), shift, normaliser, probabilities
 
 
 def _row_max(lse: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
