@@ -29,7 +29,8 @@ from pathlib import Path
 IMPLEMENTATIONS = ("floor", "contrastlab", "contrastlab-blocked", "reference", "pml")
 """``contrastlab`` is ``memory='auto'`` (at B = 4096 it keeps the upper-triangle tiles);
 ``contrastlab-blocked`` recomputes them in backward; ``contrastlab-dense`` (not run by default)
-forces keeping."""
+forces keeping. The CPU uses the symmetric tiles from N = 2B = ``SYMMETRIC_TILES_MIN_ROWS`` (4096)
+embeddings up; below that, exact row blocks (what every batch size runs on a GPU)."""
 DIM = 128
 N_VIEWS = 2
 N_CLASSES = 10

@@ -6,8 +6,10 @@ what was expected and what was received: a bad call never becomes a NaN or a sil
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -20,9 +22,38 @@ from contrastlab._values import (  # noqa: F401  (re-exported: one import for ev
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
+_values_checked = contextvars.ContextVar("contrastlab_values_checked", default=True)
 
-def check_float_tensor(name: str, tensor: object, ndim: int | Sequence[int] | None = None) -> None:
-    """Require a floating-point tensor (optionally of a given rank) with finite entries."""
+
+@contextlib.contextmanager
+def value_checks(enabled: bool) -> Iterator[None]:
+    """``with value_checks(False):`` the finiteness checks of :func:`check_float_tensor` are off
+    inside the block (``value_checks(True)`` changes nothing).
+
+    For a loss that calls pluggable code which validates its own inputs (a
+    :class:`~contrastlab.distances.Distance` checks them on every call): the loss has already
+    decided whether to read values on the host (its ``validate`` argument).
+    """
+    token = _values_checked.set(_values_checked.get() and enabled)
+    try:
+        yield
+    finally:
+        _values_checked.reset(token)
+
+
+def check_float_tensor(
+    name: str,
+    tensor: object,
+    ndim: int | Sequence[int] | None = None,
+    values: bool = True,
+) -> None:
+    """Require a non-empty floating-point tensor (optionally of a given rank) with finite entries.
+
+    The type, dtype, rank and size checks read only host metadata. The finiteness check reads a
+    value from the tensor's device, which on an accelerator makes the host wait for every queued
+    kernel: ``values=False`` (or an enclosing ``value_checks(False)``) leaves it out; hot paths
+    run it only on request (see :func:`check_finite`).
+    """
     if not isinstance(tensor, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
     if tensor.dtype not in _FLOAT_DTYPES:
@@ -34,6 +65,15 @@ def check_float_tensor(name: str, tensor: object, ndim: int | Sequence[int] | No
             raise ValueError(f"{name} must be {shapes}, got shape {tuple(tensor.shape)}")
     if tensor.numel() == 0:
         raise ValueError(f"{name} is empty (shape {tuple(tensor.shape)})")
+    if values and _values_checked.get():
+        check_finite(name, tensor)
+
+
+def check_finite(name: str, tensor: torch.Tensor) -> None:
+    """Raise ValueError if ``tensor`` holds a NaN or an infinity (reads one value pair from the
+    device: a host synchronisation on accelerators)."""
+    if tensor.numel() == 0:
+        return
     # One min-max pass (NaN propagates into both, +-inf into one): about 10x faster on CPU than
     # isfinite(tensor).all(), which materialises a bool tensor and reduces it.
     low, high = torch.aminmax(tensor.detach())
@@ -69,7 +109,7 @@ def reduce_loss(
     """
     check_choice("reduction", reduction, ("mean", "sum", "none"))
     if valid is not None:
-        per_item = torch.where(valid, per_item, torch.zeros_like(per_item))
+        per_item = torch.where(valid, per_item, 0.0)
     if reduction == "none":
         return per_item
     if reduction == "sum":

@@ -8,7 +8,23 @@ import pytest
 import torch
 from torch import nn
 
+from contrastlab import collectives
 from contrastlab.training import distributed
+
+
+def test_the_collectives_live_in_the_bottom_layer_and_are_re_exported():
+    for name in (
+        "gather_with_grad",
+        "gather_no_grad",
+        "all_reduce_sum_with_grad",
+        "is_distributed",
+        "rank",
+        "world_size",
+    ):
+        assert getattr(distributed, name) is getattr(collectives, name)
+    x = torch.randn(3, 2, requires_grad=True)
+    assert collectives.gather_with_grad(x, validate=True) is x
+    assert not collectives.gather_no_grad(x, validate=True).requires_grad
 
 
 def test_without_a_process_group_everything_is_rank_zero_of_one():

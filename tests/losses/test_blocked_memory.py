@@ -2,9 +2,10 @@
 
 * Blocked equals dense (loss and gradient, float32, within 1e-5) for NT-Xent, InfoNCE and SupCon,
   with blocks and tiles made small so that many of them (and ragged last ones) are exercised.
-* The kernel's three blocked routes against a float64 reference: row blocks, symmetric tiles
-  (anchors a multiple of the contrast vectors) and the exact fallback for rows far below their
-  shift (tiny temperatures).
+* The kernel's routes against a float64 reference: exact row blocks (every device), the CPU's
+  symmetric tiles (anchors a multiple of the contrast vectors, used from
+  ``SYMMETRIC_TILES_MIN_ROWS`` rows: the ``tiles`` fixture lowers that to 1) and their exact
+  fallback for rows far below their shift (tiny temperatures).
 * 'blocked' never materialises an [N, N] tensor; 'auto' chooses by size.
 * fp16 / bf16 features under CPU autocast at T = 0.05 give finite losses and gradients, computed
   in float32.
@@ -29,6 +30,14 @@ def small_blocks(monkeypatch):
     monkeypatch.setattr(_logsumexp, "_TILE_ELEMENTS", 64)
 
 
+@pytest.fixture(params=[False, True], ids=["rows", "tiles"])
+def tiles(request, monkeypatch):
+    """Run the test with the exact row routes and again with the CPU's symmetric tiles."""
+    if request.param:
+        monkeypatch.setattr(_logsumexp, "SYMMETRIC_TILES_MIN_ROWS", 1)
+    return request.param
+
+
 def features(batch, views, dim=16, seed=0, dtype=torch.float32):
     generator = torch.Generator().manual_seed(seed)
     return F.normalize(torch.randn(batch, views, dim, generator=generator, dtype=dtype), dim=-1)
@@ -50,7 +59,7 @@ def assert_blocked_equals_dense(loss_fn, *inputs):
 
 
 @pytest.mark.parametrize("temperature", [0.5, 0.1, 0.05])
-def test_ntxent_blocked_equals_dense(small_blocks, temperature):
+def test_ntxent_blocked_equals_dense(small_blocks, tiles, temperature):
     x = features(37, 2, seed=1)
     assert_blocked_equals_dense(
         lambda f, memory: ntxent_loss(f, temperature=temperature, memory=memory), x
@@ -77,7 +86,7 @@ def test_info_nce_blocked_equals_dense(small_blocks, negatives):
 
 @pytest.mark.parametrize("contrast_mode", ["all", "one"])
 @pytest.mark.parametrize("supervision", ["labels", "mask", "none"])
-def test_supcon_blocked_equals_dense(small_blocks, contrast_mode, supervision):
+def test_supcon_blocked_equals_dense(small_blocks, tiles, contrast_mode, supervision):
     x = features(33, 3, seed=3)
     labels = torch.arange(33) % 5
     mask = (torch.rand(33, 33, generator=torch.Generator().manual_seed(4)) > 0.7).float()
@@ -120,7 +129,7 @@ ROUTES = {
 @pytest.mark.parametrize("memory", ["blocked", "dense"])
 @pytest.mark.parametrize("route", list(ROUTES))
 @pytest.mark.parametrize("temperature", [0.2, 0.004])  # 0.004: every row is far below its shift
-def test_blocked_routes_match_float64_reference(route, temperature, memory):
+def test_blocked_routes_match_float64_reference(tiles, route, temperature, memory):
     z = F.normalize(torch.randn(43, 8, generator=torch.Generator().manual_seed(6)), dim=1)
     anchors, contrast, self_index = ROUTES[route](z, temperature)
     assert _is_symmetric(anchors, contrast, self_index) == (route == "symmetric")
@@ -144,7 +153,7 @@ def test_blocked_routes_match_float64_reference(route, temperature, memory):
 
 @pytest.mark.parametrize("memory", ["blocked", "dense"])
 @pytest.mark.parametrize("route", list(ROUTES))
-def test_blocked_routes_gradcheck_float64(route, memory):
+def test_blocked_routes_gradcheck_float64(tiles, route, memory):
     z = F.normalize(torch.randn(19, 4, generator=torch.Generator().manual_seed(8)).double(), dim=1)
     anchors, contrast, self_index = ROUTES[route](z, 0.5)
     if route == "symmetric":
@@ -188,7 +197,7 @@ class _LargestTensor(TorchDispatchMode):
 
 
 @pytest.mark.parametrize("supervised", [True, False])
-def test_blocked_never_builds_the_n_by_n_matrix(supervised, monkeypatch):
+def test_blocked_never_builds_the_n_by_n_matrix(supervised, tiles, monkeypatch):
     monkeypatch.setattr(_logsumexp, "_BLOCK_ELEMENTS", 1 << 18)
     monkeypatch.setattr(_logsumexp, "_TILE_ELEMENTS", 1 << 18)
     x = features(1024, 2, dim=32, seed=9).requires_grad_(True)  # N = 2048: N^2 = 4.2M
@@ -199,8 +208,10 @@ def test_blocked_never_builds_the_n_by_n_matrix(supervised, monkeypatch):
             supcon_loss(x, labels, temperature=0.1, memory=memory).backward()
         sizes[memory] = probe.largest
     n = 2048
-    # S is symmetric here: 'dense' keeps the upper-triangle tiles (4 x 4 tiles of 512: 10 of 16).
-    assert sizes["dense"] == tile_elements(n, 512) == 10 * 512 * 512
+    # S is symmetric here: the tiles keep the upper triangle (4 x 4 tiles of 512: 10 of 16), the
+    # row route the whole matrix.
+    assert sizes["dense"] == (tile_elements(n, 512) if tiles else n * n)
+    assert tile_elements(n, 512) == 10 * 512 * 512
     assert sizes["blocked"] <= max(_logsumexp._TILE_ELEMENTS, _logsumexp._BLOCK_ELEMENTS)
     assert sizes["blocked"] * 4 <= n * n
 
@@ -214,11 +225,11 @@ def test_dense_keeps_the_whole_matrix_when_s_is_not_symmetric():
 
 @pytest.mark.parametrize("contrast_mode", ["all", "one"])
 def test_auto_keeps_the_probabilities_only_below_the_limit(
-    small_blocks, monkeypatch, contrast_mode
+    small_blocks, tiles, monkeypatch, contrast_mode
 ):
     x = features(64, 2, seed=10)
     n_anchors = 128 if contrast_mode == "all" else 64
-    kept = tile_elements(128, 8) if contrast_mode == "all" else n_anchors * 128
+    kept = tile_elements(128, 8) if contrast_mode == "all" and tiles else n_anchors * 128
     results = {}
     for limit in (kept * 4, kept * 4 - 1):  # exactly fits: keep; one byte short: recompute
         monkeypatch.setattr(_logsumexp, "KEEP_LIMIT_BYTES", limit)
@@ -286,7 +297,7 @@ def test_half_precision_features_at_temperature_0_05(dtype, loss_name, memory):
     assert float(loss.detach()) == pytest.approx(float(exact), rel=1e-4)
 
 
-def test_symmetric_hint_gives_the_detected_result_and_rejects_impossible_calls():
+def test_symmetric_hint_gives_the_detected_result_and_rejects_impossible_calls(tiles):
     z = features(30, 1, dim=8, seed=14)[:, 0]
     self_index = torch.arange(30)
     for memory in ("dense", "blocked"):
@@ -297,3 +308,30 @@ def test_symmetric_hint_gives_the_detected_result_and_rejects_impossible_calls()
         contrast_logsumexp(z[:10] / 0.2, z, self_index[:10], symmetric=True)
     with pytest.raises(ValueError, match="symmetric=True"):
         contrast_logsumexp(z / 0.2, z, None, symmetric=True)
+
+
+@pytest.mark.parametrize("memory", ["dense", "blocked"])
+def test_diagonal_self_index_equals_the_index_tensor(small_blocks, memory):
+    generator = torch.Generator().manual_seed(15)
+    anchors = torch.randn(9, 4, generator=generator, dtype=torch.float64)
+    contrast = torch.randn(13, 4, generator=generator, dtype=torch.float64)
+    by_tensor = contrast_logsumexp(anchors, contrast, torch.arange(9), memory)
+    by_name = contrast_logsumexp(anchors, contrast, "diagonal", memory)
+    torch.testing.assert_close(by_name, by_tensor, rtol=0, atol=0)
+    assert torch.autograd.gradcheck(
+        lambda a, c: contrast_logsumexp(a, c, "diagonal", memory)[0],
+        (anchors.requires_grad_(True), contrast.requires_grad_(True)),
+    )
+
+
+def test_self_index_checks():
+    anchors, contrast = torch.randn(4, 3), torch.randn(5, 3)
+    out_of_range = torch.tensor([0, 1, 2, 5])
+    with pytest.raises(ValueError, match="column >= the 5 contrast rows"):
+        contrast_logsumexp(anchors, contrast, out_of_range, validate=True)
+    with pytest.raises(ValueError, match="at most as many anchors"):
+        contrast_logsumexp(torch.randn(6, 3), contrast, "diagonal")
+    with pytest.raises(ValueError, match="self_index must be a tensor, None or 'diagonal'"):
+        contrast_logsumexp(anchors, contrast, "diag")
+    with pytest.raises(ValueError, match="int64 of shape"):
+        contrast_logsumexp(anchors, contrast, torch.arange(4, dtype=torch.int32))

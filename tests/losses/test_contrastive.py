@@ -203,7 +203,7 @@ def test_bad_inputs_raise_value_errors() -> None:
     ]
     for message, args in cases:
         with pytest.raises(ValueError, match=message):
-            contrastive_loss(*args)
+            contrastive_loss(*args, validate=True)
     with pytest.raises(ValueError, match="margin"):
         contrastive_loss(x1, x2, y, margin=-1.0)
     with pytest.raises(ValueError, match="similar_label must be 0 or 1"):

@@ -160,7 +160,7 @@ def test_errors() -> None:
         cpc_loss(z, context, [nn.Linear(5, 7)])
     with pytest.raises(ValueError, match="exclude the positive"):
         bad = [torch.full((2, 3, 1), 1)]  # index 1 is the positive of anchor (0, 0) at k = 1
-        cpc_loss(z, context, torch.zeros(1, 3, 5), negative_indices=bad)
+        cpc_loss(z, context, torch.zeros(1, 3, 5), negative_indices=bad, validate=True)
     with pytest.raises(ValueError, match="at least one prediction step"):
         cpc_loss(z, context, [])
     with pytest.raises(ValueError, match="at least 2 latents"):

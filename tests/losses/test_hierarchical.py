@@ -140,7 +140,7 @@ def test_low_precision_inputs_give_a_float32_loss_under_autocast():
         (torch.zeros(2, 5), torch.zeros(2, 5), {}, r"z1 must be 3-D"),
         (torch.zeros(2, 5, 3), torch.zeros(2, 4, 3), {}, r"same overlap.*\(2, 5, 3\).*\(2, 4, 3\)"),
         (torch.zeros(2, 5, 3, dtype=torch.long), torch.zeros(2, 5, 3), {}, "floating-point"),
-        (torch.full((2, 5, 3), float("nan")), torch.zeros(2, 5, 3), {}, "NaN"),
+        (torch.full((2, 5, 3), float("nan")), torch.zeros(2, 5, 3), {"validate": True}, "NaN"),
         (torch.zeros(2, 5, 3), torch.zeros(2, 5, 3), {"alpha": 1.5}, r"alpha must be .*\[0, 1\]"),
         (torch.zeros(2, 5, 3), torch.zeros(2, 5, 3), {"temporal_unit": -1}, "temporal_unit"),
     ],

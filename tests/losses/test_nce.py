@@ -128,7 +128,8 @@ def test_bad_inputs_raise_value_errors() -> None:
     with pytest.raises(ValueError, match="noise_log_noise_prob must have the shape"):
         nce_loss(data_scores, noise_scores, data_log_noise, noise_log_noise[:, :2])
     with pytest.raises(ValueError, match="noise_scores contains NaN or inf"):
-        nce_loss(data_scores, noise_scores.clone().fill_(math.inf), data_log_noise, noise_log_noise)
+        noise_scores_inf = noise_scores.clone().fill_(math.inf)
+        nce_loss(data_scores, noise_scores_inf, data_log_noise, noise_log_noise, validate=True)
     with pytest.raises(ValueError, match="data_scores is empty"):
         nce_loss(data_scores[:0], noise_scores[:0], data_log_noise[:0], noise_log_noise[:0])
     with pytest.raises(ValueError, match="floating-point"):

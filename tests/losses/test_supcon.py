@@ -282,6 +282,16 @@ def test_mask_scale_does_not_matter_even_for_tiny_weights():
         torch.testing.assert_close(supcon_loss(features, mask=mask * scale), reference)
 
 
+@pytest.mark.parametrize("dtype", [torch.bool, torch.uint8, torch.int8, torch.int32])
+def test_any_integer_label_dtype_and_any_label_values(dtype):
+    features = random_features(7, 2, seed=17)
+    labels = torch.tensor([1, 0, 0, 1, 1, 0, 1])
+    expected = supcon_loss(features, labels)
+    torch.testing.assert_close(supcon_loss(features, labels.to(dtype)), expected)
+    if dtype != torch.bool:  # negative and large values name classes just as well
+        torch.testing.assert_close(supcon_loss(features, labels * 1000 - 7), expected)
+
+
 def test_labels_equal_the_equivalent_mask():
     features = random_features(9, 3, seed=14)
     labels = torch.tensor([2, 0, 2, 1, 1, 0, 2, 5, 5])
@@ -297,8 +307,10 @@ def test_labels_equal_the_equivalent_mask():
         (lambda f, y: supcon_loss(f, y.float()), "integer dtype"),
         (lambda f, y: supcon_loss(f, y, mask=torch.eye(4)), "not both"),
         (lambda f, y: supcon_loss(f, mask=torch.eye(3)), r"\[bsz, bsz\]"),
-        (lambda f, y: supcon_loss(f, mask=-torch.eye(4)), ">= 0"),
-        (lambda f, y: supcon_loss(f * float("nan"), y), "NaN or inf"),
+        (lambda f, y: supcon_loss(f, mask=-torch.eye(4), validate=True), ">= 0"),
+        (lambda f, y: supcon_loss(f, mask=torch.eye(4) * float("inf"), validate=True), "mask"),
+        (lambda f, y: supcon_loss(f * float("nan"), y, validate=True), "NaN or inf"),
+        (lambda f, y: SupConLoss(validate=True)(f * float("inf"), y), "NaN or inf"),
         (lambda f, y: supcon_loss(f[:0], y[:0]), "empty"),
         (lambda f, y: supcon_loss(f.long(), y), "floating-point"),
         (lambda f, y: supcon_loss(f, y, temperature=0), "temperature"),

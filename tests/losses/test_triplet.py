@@ -269,7 +269,7 @@ def test_bad_inputs_raise_value_errors() -> None:
     with pytest.raises(ValueError, match="negative must have the anchor's shape"):
         triplet_loss(a, p, q[:, :2])
     with pytest.raises(ValueError, match="negative contains NaN or inf"):
-        triplet_loss(a, p, torch.full_like(q, float("nan")))
+        triplet_loss(a, p, torch.full_like(q, float("nan")), validate=True)
     with pytest.raises(ValueError, match="anchor is empty"):
         triplet_loss(a[:0], p[:0], q[:0])
     with pytest.raises(ValueError, match="margin"):
@@ -281,7 +281,7 @@ def test_bad_inputs_raise_value_errors() -> None:
     with pytest.raises(ValueError, match="embeddings must be 2-D"):
         batch_triplet_loss(embeddings[None], labels)
     with pytest.raises(ValueError, match="embeddings contains NaN or inf"):
-        batch_triplet_loss(torch.full_like(embeddings, float("inf")), labels)
+        batch_triplet_loss(torch.full_like(embeddings, float("inf")), labels, validate=True)
     with pytest.raises(ValueError, match="embeddings is empty"):
         batch_triplet_loss(embeddings[:0], labels[:0])
     with pytest.raises(ValueError, match="mining"):

@@ -60,8 +60,9 @@ def safe_sqrt(squared: torch.Tensor) -> torch.Tensor:
 
     The derivative of a distance at coincident points does not exist; 0 is a valid subgradient and
     keeps identical embeddings (e.g. two views collapsing) from poisoning a whole batch with NaN.
+    A NaN stays NaN (unchecked non-finite inputs must show in the loss, not read as distance 0).
     """
-    positive = squared > 0
+    positive = ~(squared <= 0)
     safe = torch.where(positive, squared, torch.ones_like(squared))
     return torch.where(positive, safe.sqrt(), torch.zeros_like(squared))
 

@@ -3,6 +3,13 @@
 Pair and triplet losses take any :mod:`contrastlab.distances` distance; the softmax losses
 (SupCon, NT-Xent, InfoNCE) share one exact, memory-bounded log-sum-exp kernel. TS2Vec's
 hierarchical loss contrasts per-timestamp representations across series and across time.
+
+Training-step friendly: forward and backward read no value on the host (no wait for the GPU) and
+launch a number of operations that does not depend on the batch. Types, dtypes and shapes are
+always checked; the checks that read values (finite inputs, label and index ranges) run with
+``validate=True``. Unchecked non-finite inputs give a NaN loss, never a silent 0. The modules of
+the batch losses take ``gather_distributed=True`` to contrast with the global batch inside a
+user's own ``DistributedDataParallel`` script (:mod:`contrastlab.collectives`).
 """
 
 from contrastlab.losses._logsumexp import contrast_logsumexp

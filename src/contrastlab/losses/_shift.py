@@ -12,8 +12,9 @@ import torch
 
 
 def finite_or_zero(values: torch.Tensor) -> torch.Tensor:
-    """``values`` with every NaN / inf entry replaced by 0."""
-    return torch.where(torch.isfinite(values), values, torch.zeros_like(values))
+    """``values`` with every NaN / inf entry replaced by 0 (one kernel; ``isfinite`` + ``where``
+    are five)."""
+    return torch.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def shifted_operands(

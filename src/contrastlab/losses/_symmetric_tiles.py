@@ -1,5 +1,8 @@
 """Row-wise log-sum-exp of a symmetric similarity matrix, over the tiles of its upper triangle.
 
+Used on the CPU only (see :mod:`contrastlab.losses._logsumexp`): its exact fallback for rows far
+below the common shift is a data-dependent decision, free on the CPU, a stall on an accelerator.
+
 When the anchors are a multiple of the contrast vectors (``a = alpha * c``: SupCon with
 ``contrast_mode='all'``, NT-Xent) and row i's excluded column is i, ``S = a c^T`` is symmetric and
 every quantity of the log-sum-exp can be read from the tiles (I, J) with I <= J::

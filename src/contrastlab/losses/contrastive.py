@@ -24,7 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastlab._checks import check_float_tensor, check_labels, check_non_negative, reduce_loss
+from contrastlab._checks import (
+    check_float_tensor,
+    check_labels,
+    check_non_negative,
+    reduce_loss,
+    value_checks,
+)
+from contrastlab.collectives import gather_no_grad, gather_with_grad
 from contrastlab.distances.base import Distance, paired_or_empty, resolve_distance
 from contrastlab.distances.euclidean import EuclideanDistance
 
@@ -58,6 +65,7 @@ def contrastive_loss(
     distance: Distance | None = None,
     similar_label: int = 0,
     reduction: str = "mean",
+    validate: bool = False,
 ) -> torch.Tensor:
     """Margin contrastive loss over given pairs ``(x1[i], x2[i])``.
 
@@ -69,25 +77,28 @@ def contrastive_loss(
         similar_label: the value of ``y`` that marks a similar pair: 0 (Hadsell et al., default) or
             1 (the Keras convention).
         reduction: 'mean' (over the N pairs), 'sum' or 'none' ([N]).
+        validate: also check the values: finite embeddings, ``y`` only 0 and 1 (reads values on
+            the host; shapes and dtypes are always checked). Forward and backward read none.
     """
     distance = _dissimilarity(distance)
     check_non_negative("margin", margin)
     _check_similar_label(similar_label)
-    check_float_tensor("x1", x1, ndim=2)
-    check_float_tensor("x2", x2, ndim=2)
+    check_float_tensor("x1", x1, ndim=2, values=validate)
+    check_float_tensor("x2", x2, ndim=2, values=validate)
     if x1.shape != x2.shape:
         raise ValueError(
             "x1 and x2 must have the same shape [N, D], "
             f"got {tuple(x1.shape)} and {tuple(x2.shape)}"
         )
     y = check_labels("y", y, x1.shape[0])
-    if not ((y == 0) | (y == 1)).all():
+    if validate and not bool(((y == 0) | (y == 1)).all()):
         raise ValueError(
             f"y must contain only 0 and 1 (similar_label={similar_label} marks similar pairs), "
             f"got values {y.unique().tolist()}"
         )
-    per_pair = _pair_losses(distance.paired(x1, x2), y != similar_label, margin)
-    return reduce_loss(per_pair, reduction)
+    with value_checks(validate):
+        distances = distance.paired(x1, x2)
+    return reduce_loss(_pair_losses(distances, y != similar_label, margin), reduction)
 
 
 def contrastive_loss_from_labels(
@@ -96,6 +107,7 @@ def contrastive_loss_from_labels(
     margin: float = 1.0,
     distance: Distance | None = None,
     reduction: str = "mean",
+    validate: bool = False,
 ) -> torch.Tensor:
     """Margin contrastive loss over every pair ``i < j`` of a labelled batch.
 
@@ -108,15 +120,18 @@ def contrastive_loss_from_labels(
         margin, distance: as in ``contrastive_loss``.
         reduction: 'mean' (over all pairs; 0 with zero gradient when N = 1), 'sum' or 'none'
             ([N (N - 1) / 2] in the order of ``torch.triu_indices(N, N, offset=1)``).
+        validate: also check that the embeddings are finite (a host read). Forward and backward
+            read no value on the host.
     """
     distance = _dissimilarity(distance)
     check_non_negative("margin", margin)
-    check_float_tensor("embeddings", embeddings, ndim=2)
+    check_float_tensor("embeddings", embeddings, ndim=2, values=validate)
     labels = check_labels("labels", labels, embeddings.shape[0])
     n_samples = embeddings.shape[0]
     first, second = torch.triu_indices(n_samples, n_samples, offset=1, device=embeddings.device)
     # Pair by pair, not through the fast pairwise expansion: exact for close pairs in float32.
-    distances = paired_or_empty(distance, embeddings[first], embeddings[second])
+    with value_checks(validate):
+        distances = paired_or_empty(distance, embeddings[first], embeddings[second])
     per_pair = _pair_losses(distances, labels[first] != labels[second], margin)
     # Every pair is valid; passing the mask makes an empty (N = 1) mean 0 instead of NaN.
     return reduce_loss(per_pair, reduction, valid=torch.ones_like(per_pair, dtype=torch.bool))
@@ -131,6 +146,7 @@ class ContrastiveLoss(nn.Module):
         distance: Distance | None = None,
         similar_label: int = 0,
         reduction: str = "mean",
+        validate: bool = False,
     ) -> None:
         super().__init__()
         check_non_negative("margin", margin)
@@ -139,10 +155,11 @@ class ContrastiveLoss(nn.Module):
         self.distance = _dissimilarity(distance)
         self.similar_label = similar_label
         self.reduction = reduction
+        self.validate = validate
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return contrastive_loss(
-            x1, x2, y, self.margin, self.distance, self.similar_label, self.reduction
+            x1, x2, y, self.margin, self.distance, self.similar_label, self.reduction, self.validate
         )
 
     def extra_repr(self) -> str:
@@ -156,21 +173,36 @@ class PairwiseContrastiveLoss(nn.Module):
     """Module form of ``contrastive_loss_from_labels``: ``forward(embeddings [N, D], labels [N])``.
 
     Use it when a batch carries class labels rather than explicit pairs (all pairs are formed).
+    ``gather_distributed=True`` forms the pairs over the global batch of all processes (the
+    embeddings gathered with gradients, the labels without; see :mod:`contrastlab.collectives`).
     """
 
     def __init__(
-        self, margin: float = 1.0, distance: Distance | None = None, reduction: str = "mean"
+        self,
+        margin: float = 1.0,
+        distance: Distance | None = None,
+        reduction: str = "mean",
+        validate: bool = False,
+        gather_distributed: bool = False,
     ) -> None:
         super().__init__()
         check_non_negative("margin", margin)
         self.margin = margin
         self.distance = _dissimilarity(distance)
         self.reduction = reduction
+        self.validate = validate
+        self.gather_distributed = gather_distributed
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.gather_distributed:
+            embeddings = gather_with_grad(embeddings, validate=self.validate)
+            labels = gather_no_grad(labels, validate=self.validate)
         return contrastive_loss_from_labels(
-            embeddings, labels, self.margin, self.distance, self.reduction
+            embeddings, labels, self.margin, self.distance, self.reduction, self.validate
         )
 
     def extra_repr(self) -> str:
-        return f"margin={self.margin}, reduction={self.reduction!r}"
+        return (
+            f"margin={self.margin}, reduction={self.reduction!r}, "
+            f"gather_distributed={self.gather_distributed}"
+        )

@@ -92,6 +92,7 @@ def cpc_loss(
     generator: torch.Generator | None = None,
     negative_indices: Sequence[torch.Tensor] | None = None,
     max_anchors: int | None = None,
+    validate: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """CPC InfoNCE loss over ``K = len(predictors)`` prediction steps (see the module docstring).
 
@@ -106,12 +107,18 @@ def cpc_loss(
             (flat indices into ``z.reshape(B * T, D)``, see :func:`draw_negative_indices`); then
             every anchor is scored and ``n_negatives`` / ``max_anchors`` are ignored.
         max_anchors: score at most this many random anchors per step (bounds memory).
+        validate: also check the values: finite ``z`` and ``context``, and ``negative_indices``
+            in range and never the positive (reads values on the host; shapes and dtypes are
+            always checked).
 
     Returns:
         ``(loss, accuracy)``: a scalar loss and the detached per-step accuracy ``[K]``.
+
+    Forward and backward read no value on the host (draw the negatives on the latents' device,
+    the default, or pass them there: a copy from pageable host memory waits for the device).
     """
-    check_float_tensor("z", z, ndim=3)
-    check_float_tensor("context", context, ndim=3)
+    check_float_tensor("z", z, ndim=3, values=validate)
+    check_float_tensor("context", context, ndim=3, values=validate)
     batch, time_steps, latent_dim = z.shape
     if context.shape[:2] != z.shape[:2]:
         raise ValueError(
@@ -154,7 +161,9 @@ def cpc_loss(
                 f"{time_steps - step}, N], got {tuple(negatives.shape)}"
             )
         negatives = negatives.reshape(positive.shape[0], -1)
-        if ((negatives < 0) | (negatives >= pool) | (negatives == positive[:, None])).any():
+        if validate and bool(
+            ((negatives < 0) | (negatives >= pool) | (negatives == positive[:, None])).any()
+        ):
             raise ValueError(
                 f"negative_indices[{step - 1}] must lie in [0, {pool}) and exclude the positive"
             )
@@ -185,6 +194,7 @@ class CPCLoss(nn.Module):
 
     ``forward(z [B, T, D], context [B, T, H], generator=None, negative_indices=None)``
     returns ``(loss, accuracy [K])``. The predictors are parameters: optimise them with the encoder.
+    ``validate=True`` also checks the values of the inputs (see :func:`cpc_loss`).
     """
 
     def __init__(
@@ -194,6 +204,7 @@ class CPCLoss(nn.Module):
         prediction_steps: int = 8,
         n_negatives: int = 16,
         max_anchors: int | None = 4096,
+        validate: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (
@@ -209,6 +220,7 @@ class CPCLoss(nn.Module):
         self.prediction_steps = prediction_steps
         self.n_negatives = n_negatives
         self.max_anchors = max_anchors
+        self.validate = validate
         self.predictors = nn.ModuleList(
             nn.Linear(context_dim, latent_dim, bias=False) for _ in range(prediction_steps)
         )
@@ -234,6 +246,7 @@ class CPCLoss(nn.Module):
             generator=generator,
             negative_indices=negative_indices,
             max_anchors=self.max_anchors,
+            validate=self.validate,
         )
 
     def extra_repr(self) -> str:

@@ -72,9 +72,9 @@ def _check_options(alpha: float, temporal_unit: int) -> None:
     check_int("temporal_unit", temporal_unit, minimum=0)
 
 
-def _check_views(z1: object, z2: object) -> None:
-    check_float_tensor("z1", z1, ndim=3)
-    check_float_tensor("z2", z2, ndim=3)
+def _check_views(z1: object, z2: object, validate: bool) -> None:
+    check_float_tensor("z1", z1, ndim=3, values=validate)
+    check_float_tensor("z2", z2, ndim=3, values=validate)
     assert isinstance(z1, torch.Tensor) and isinstance(z2, torch.Tensor)
     if z1.shape != z2.shape:
         raise ValueError(
@@ -88,6 +88,7 @@ def hierarchical_contrastive_loss(
     z2: torch.Tensor,
     alpha: float = 0.5,
     temporal_unit: int = 0,
+    validate: bool = False,
 ) -> torch.Tensor:
     """TS2Vec's hierarchical contrastive loss (see the module docstring).
 
@@ -96,13 +97,15 @@ def hierarchical_contrastive_loss(
         alpha: weight of the instance-wise term, ``1 - alpha`` that of the temporal term.
         temporal_unit: the temporal term starts at pyramid level ``temporal_unit`` (0: every
             level; larger values skip the finest time scales).
+        validate: also check that ``z1`` and ``z2`` are finite (a host read; shapes and dtypes
+            are always checked). Forward and backward read no value on the host.
 
     Returns:
         A 0-d tensor. Scores are computed in float32 at least, outside autocast (unnormalised dot
         products overflow fp16), and the loss is returned in that dtype.
     """
     _check_options(alpha, temporal_unit)
-    _check_views(z1, z2)
+    _check_views(z1, z2, validate)
     dtype = torch.promote_types(z1.dtype, torch.float32)
     with torch.autocast(device_type=z1.device.type, enabled=False):
         z1, z2 = z1.to(dtype), z2.to(dtype)
@@ -124,14 +127,15 @@ def hierarchical_contrastive_loss(
 class HierarchicalContrastiveLoss(nn.Module):
     """Module form of :func:`hierarchical_contrastive_loss`: ``forward(z1, z2) -> loss``."""
 
-    def __init__(self, alpha: float = 0.5, temporal_unit: int = 0) -> None:
+    def __init__(self, alpha: float = 0.5, temporal_unit: int = 0, validate: bool = False) -> None:
         super().__init__()
         _check_options(alpha, temporal_unit)
         self.alpha = alpha
         self.temporal_unit = temporal_unit
+        self.validate = validate
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        return hierarchical_contrastive_loss(z1, z2, self.alpha, self.temporal_unit)
+        return hierarchical_contrastive_loss(z1, z2, self.alpha, self.temporal_unit, self.validate)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, temporal_unit={self.temporal_unit}"

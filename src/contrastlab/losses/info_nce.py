@@ -16,8 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastlab._checks import check_float_tensor, check_positive, reduce_loss
-from contrastlab.losses._logsumexp import MEMORY_MODES, compute_dtype, contrast_logsumexp
+from contrastlab._checks import check_choice, check_float_tensor, check_positive, reduce_loss
+from contrastlab.collectives import gather_with_grad
+from contrastlab.losses._logsumexp import (
+    DIAGONAL,
+    MEMORY_MODES,
+    compute_dtype,
+    contrast_logsumexp,
+)
 
 
 def info_nce(
@@ -29,6 +35,7 @@ def info_nce(
     reduction: str = "mean",
     return_accuracy: bool = False,
     memory: str = "auto",
+    validate: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """InfoNCE loss.
 
@@ -42,15 +49,19 @@ def info_nce(
         reduction: 'mean', 'sum' or 'none' ([B]).
         return_accuracy: also return the fraction of queries whose positive scores highest.
         memory: 'auto', 'dense' or 'blocked' for the in-batch and shared-negative cases.
+        validate: also check that the inputs are finite (reads values on the host; shapes and
+            dtypes are always checked).
 
     Returns:
         The loss, or ``(loss, accuracy)`` with accuracy a 0-d tensor in [0, 1].
+
+    Forward and backward read no value on the host.
     """
     check_positive("temperature", temperature)
-    if memory not in MEMORY_MODES:
-        raise ValueError(f"memory must be one of {list(MEMORY_MODES)}, got {memory!r}")
-    check_float_tensor("query", query, ndim=2)
-    check_float_tensor("positive_key", positive_key, ndim=2)
+    check_choice("memory", memory, MEMORY_MODES)
+    check_choice("reduction", reduction, ("mean", "sum", "none"))
+    check_float_tensor("query", query, ndim=2, values=validate)
+    check_float_tensor("positive_key", positive_key, ndim=2, values=validate)
     if positive_key.shape != query.shape:
         raise ValueError(
             f"positive_key must match query's shape {tuple(query.shape)}, "
@@ -58,7 +69,7 @@ def info_nce(
         )
     batch_size, dim = query.shape
     if negative_keys is not None:
-        check_float_tensor("negative_keys", negative_keys, ndim=(2, 3))
+        check_float_tensor("negative_keys", negative_keys, ndim=(2, 3), values=validate)
         expected = "[M, D]" if negative_keys.dim() == 2 else f"[{batch_size}, K, D]"
         if negative_keys.shape[-1] != dim or (
             negative_keys.dim() == 3 and negative_keys.shape[0] != batch_size
@@ -79,10 +90,13 @@ def info_nce(
         scaled_q = q / temperature
         positive_logit = (scaled_q * k).sum(dim=1)
         if negatives is None:
-            self_index = torch.arange(batch_size, device=q.device)
-            negative_lse, negative_max = contrast_logsumexp(scaled_q, k, self_index, memory)
+            negative_lse, negative_max = contrast_logsumexp(
+                scaled_q, k, DIAGONAL, memory, symmetric=False
+            )
         elif negatives.dim() == 2:
-            negative_lse, negative_max = contrast_logsumexp(scaled_q, negatives, None, memory)
+            negative_lse, negative_max = contrast_logsumexp(
+                scaled_q, negatives, None, memory, symmetric=False
+            )
         else:
             negative_logits = torch.einsum("bd,bkd->bk", scaled_q, negatives)
             negative_lse = torch.logsumexp(negative_logits, dim=1)
@@ -99,6 +113,12 @@ class InfoNCE(nn.Module):
     """Module form of :func:`info_nce`.
 
     ``InfoNCE(temperature)(query, positive_key, negative_keys=None)``.
+
+    ``gather_distributed=True`` (inside a ``DistributedDataParallel`` script): queries, positive
+    keys and per-query negatives [B, K, D] of every process are gathered with gradients, so that
+    the in-batch negatives are the global batch's; shared negatives [M, D] (a queue every process
+    holds) are used as given. Every process computes the same global loss (see
+    :mod:`contrastlab.collectives`).
     """
 
     def __init__(
@@ -108,6 +128,8 @@ class InfoNCE(nn.Module):
         reduction: str = "mean",
         return_accuracy: bool = False,
         memory: str = "auto",
+        validate: bool = False,
+        gather_distributed: bool = False,
     ) -> None:
         super().__init__()
         check_positive("temperature", temperature)
@@ -116,6 +138,8 @@ class InfoNCE(nn.Module):
         self.reduction = reduction
         self.return_accuracy = return_accuracy
         self.memory = memory
+        self.validate = validate
+        self.gather_distributed = gather_distributed
 
     def forward(
         self,
@@ -123,6 +147,11 @@ class InfoNCE(nn.Module):
         positive_key: torch.Tensor,
         negative_keys: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if self.gather_distributed:
+            query = gather_with_grad(query, validate=self.validate)
+            positive_key = gather_with_grad(positive_key, validate=self.validate)
+            if negative_keys is not None and negative_keys.dim() == 3:
+                negative_keys = gather_with_grad(negative_keys, validate=self.validate)
         return info_nce(
             query,
             positive_key,
@@ -132,7 +161,11 @@ class InfoNCE(nn.Module):
             reduction=self.reduction,
             return_accuracy=self.return_accuracy,
             memory=self.memory,
+            validate=self.validate,
         )
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, normalize={self.normalize}"
+        return (
+            f"temperature={self.temperature}, normalize={self.normalize}, "
+            f"gather_distributed={self.gather_distributed}"
+        )

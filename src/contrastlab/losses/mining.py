@@ -62,6 +62,21 @@ def _checked_dissimilarities(
     return (-values if larger_is_closer else values), labels
 
 
+def hardest_per_anchor(
+    dissimilarities: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(hardest_positive, hardest_negative, valid)``, [N] each, for a detached [N, N] matrix
+    where smaller is closer: each anchor's farthest positive and closest negative (ties to the
+    lowest index), and whether it has both. Fixed shapes, no host read; an anchor that is not
+    ``valid`` gets arbitrary indices."""
+    positive_mask, negative_mask = pair_masks(labels)
+    infinity = torch.full_like(dissimilarities, float("inf"))
+    hardest_positive = torch.where(positive_mask, dissimilarities, -infinity).argmax(dim=1)
+    hardest_negative = torch.where(negative_mask, dissimilarities, infinity).argmin(dim=1)
+    valid = positive_mask.any(dim=1) & negative_mask.any(dim=1)
+    return hardest_positive, hardest_negative, valid
+
+
 def batch_hard_triplets(
     distances: torch.Tensor, labels: torch.Tensor, larger_is_closer: bool = False
 ) -> TripletIndices:
@@ -75,15 +90,35 @@ def batch_hard_triplets(
     Returns:
         ``(anchor, positive, negative)``, [A] int64 each, one triplet per anchor that has both a
         positive and a negative in the batch (anchors in increasing order; ties go to the lowest
-        index).
+        index). The count depends on the labels (a host read; losses use
+        :func:`hardest_per_anchor`).
     """
     dissimilarities, labels = _checked_dissimilarities(distances, labels, larger_is_closer)
-    positive_mask, negative_mask = pair_masks(labels)
-    infinity = torch.full_like(dissimilarities, float("inf"))
-    hardest_positive = torch.where(positive_mask, dissimilarities, -infinity).argmax(dim=1)
-    hardest_negative = torch.where(negative_mask, dissimilarities, infinity).argmin(dim=1)
-    anchor = (positive_mask.any(dim=1) & negative_mask.any(dim=1)).nonzero().squeeze(1)
+    hardest_positive, hardest_negative, valid = hardest_per_anchor(dissimilarities, labels)
+    anchor = valid.nonzero().squeeze(1)
     return anchor, hardest_positive[anchor], hardest_negative[anchor]
+
+
+def semi_hard_per_pair(
+    dissimilarities: torch.Tensor, labels: torch.Tensor, margin: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(hardest, valid)``, [N, N] each, for a detached [N, N] matrix where smaller is closer:
+    for each anchor-positive pair ``(a, p)`` the index of its closest semi-hard negative, and
+    whether it has one (see :func:`semi_hard_triplets`). Fixed shapes, no host read. A pair at
+    a NaN distance counts as having one (with an arbitrary negative), so that non-finite inputs
+    surface as a NaN loss instead of vanishing from it."""
+    positive_mask, negative_mask = pair_masks(labels)
+    to_positive = dissimilarities[:, :, None]
+    to_negative = dissimilarities[:, None, :]
+    semi_hard = (
+        positive_mask[:, :, None]
+        & negative_mask[:, None, :]
+        & (to_negative > to_positive)
+        & (to_negative < to_positive + margin)
+    )
+    candidates = torch.where(semi_hard, to_negative, torch.full_like(to_negative, float("inf")))
+    valid = semi_hard.any(dim=2) | (positive_mask & dissimilarities.isnan())
+    return candidates.argmin(dim=2), valid
 
 
 def semi_hard_triplets(
@@ -101,19 +136,10 @@ def semi_hard_triplets(
 
     Returns:
         ``(anchor, positive, negative)``, [T] int64 each, one triplet per anchor-positive pair that
-        has a semi-hard negative, in row-major (anchor, positive) order.
+        has a semi-hard negative, in row-major (anchor, positive) order (a count read on the host;
+        losses use :func:`semi_hard_per_pair`).
     """
     dissimilarities, labels = _checked_dissimilarities(distances, labels, larger_is_closer)
-    positive_mask, negative_mask = pair_masks(labels)
-    to_positive = dissimilarities[:, :, None]
-    to_negative = dissimilarities[:, None, :]
-    semi_hard = (
-        positive_mask[:, :, None]
-        & negative_mask[:, None, :]
-        & (to_negative > to_positive)
-        & (to_negative < to_positive + margin)
-    )
-    candidates = torch.where(semi_hard, to_negative, torch.full_like(to_negative, float("inf")))
-    hardest = candidates.argmin(dim=2)
-    anchor, positive = semi_hard.any(dim=2).nonzero(as_tuple=True)
+    hardest, valid = semi_hard_per_pair(dissimilarities, labels, margin)
+    anchor, positive = valid.nonzero(as_tuple=True)
     return anchor, positive, hardest[anchor, positive]

@@ -40,6 +40,7 @@ def nce_loss(
     data_log_noise_prob: torch.Tensor,
     noise_log_noise_prob: torch.Tensor,
     reduction: str = "mean",
+    validate: bool = False,
 ) -> torch.Tensor:
     """Binary NCE loss.
 
@@ -49,11 +50,13 @@ def nce_loss(
         data_log_noise_prob: [B] ``log p_n`` of the data samples under the noise distribution.
         noise_log_noise_prob: [B, K] ``log p_n`` of the noise samples.
         reduction: 'mean' (over the B data samples), 'sum' or 'none' ([B]).
+        validate: also check that the inputs are finite (reads values on the host; shapes and
+            dtypes are always checked). Forward and backward read none.
     """
-    check_float_tensor("data_scores", data_scores, ndim=1)
-    check_float_tensor("noise_scores", noise_scores, ndim=2)
-    check_float_tensor("data_log_noise_prob", data_log_noise_prob, ndim=1)
-    check_float_tensor("noise_log_noise_prob", noise_log_noise_prob, ndim=2)
+    check_float_tensor("data_scores", data_scores, ndim=1, values=validate)
+    check_float_tensor("noise_scores", noise_scores, ndim=2, values=validate)
+    check_float_tensor("data_log_noise_prob", data_log_noise_prob, ndim=1, values=validate)
+    check_float_tensor("noise_log_noise_prob", noise_log_noise_prob, ndim=2, values=validate)
     if noise_scores.shape[0] != data_scores.shape[0]:
         raise ValueError(
             f"noise_scores must be [B, K] with B = {data_scores.shape[0]} data samples, "
@@ -77,10 +80,11 @@ class NCELoss(nn.Module):
     noise_log_noise_prob [B, K])``.
     """
 
-    def __init__(self, reduction: str = "mean") -> None:
+    def __init__(self, reduction: str = "mean", validate: bool = False) -> None:
         super().__init__()
         check_choice("reduction", reduction, ("mean", "sum", "none"))
         self.reduction = reduction
+        self.validate = validate
 
     def forward(
         self,
@@ -90,7 +94,12 @@ class NCELoss(nn.Module):
         noise_log_noise_prob: torch.Tensor,
     ) -> torch.Tensor:
         return nce_loss(
-            data_scores, noise_scores, data_log_noise_prob, noise_log_noise_prob, self.reduction
+            data_scores,
+            noise_scores,
+            data_log_noise_prob,
+            noise_log_noise_prob,
+            self.reduction,
+            self.validate,
         )
 
     def extra_repr(self) -> str:

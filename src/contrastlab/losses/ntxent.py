@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from contrastlab._checks import check_float_tensor, check_positive
+from contrastlab.collectives import gather_with_grad
 from contrastlab.losses.supcon import supcon_loss
 
 
@@ -32,17 +33,20 @@ def ntxent_loss(
     normalize: bool = True,
     reduction: str = "mean",
     memory: str = "auto",
+    validate: bool = False,
 ) -> torch.Tensor:
     """NT-Xent over features [B, V, ...] (V >= 2 views per sample).
 
     ``normalize=True`` L2-normalises each view's flattened embedding first (SimCLR's cosine
     similarity); pass already-normalised features with ``normalize=False`` to skip it.
+    ``validate=True`` also checks that the features are finite (a host read); ``reduction`` and
+    ``memory`` are :func:`supcon_loss`'s. Forward and backward read no value on the host.
     """
     check_positive("temperature", temperature)
     if not isinstance(features, torch.Tensor) or features.dim() < 3:
         shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features)
         raise ValueError(f"features must be [B, n_views, ...], got {shape}")
-    check_float_tensor("features", features)
+    check_float_tensor("features", features, values=validate)
     if features.shape[1] < 2:
         raise ValueError(
             f"NT-Xent needs at least 2 views per sample (the positives), got {features.shape[1]}"
@@ -65,7 +69,8 @@ class NTXentLoss(nn.Module):
     """Module form of :func:`ntxent_loss`.
 
     Call with one tensor [B, V, ...] or with V tensors [B, ...] (one per view):
-    ``NTXentLoss(0.5)(z1, z2)``.
+    ``NTXentLoss(0.5)(z1, z2)``. ``gather_distributed=True`` contrasts every anchor with the
+    global batch of all processes, as :class:`~contrastlab.losses.SupConLoss` does.
     """
 
     def __init__(
@@ -74,6 +79,8 @@ class NTXentLoss(nn.Module):
         normalize: bool = True,
         reduction: str = "mean",
         memory: str = "auto",
+        validate: bool = False,
+        gather_distributed: bool = False,
     ) -> None:
         super().__init__()
         check_positive("temperature", temperature)
@@ -81,17 +88,26 @@ class NTXentLoss(nn.Module):
         self.normalize = normalize
         self.reduction = reduction
         self.memory = memory
+        self.validate = validate
+        self.gather_distributed = gather_distributed
 
     def forward(self, *views: torch.Tensor) -> torch.Tensor:
         if not views:
             raise ValueError("NTXentLoss needs features [B, V, ...] or one tensor per view")
+        features = _stack_views(views)
+        if self.gather_distributed:
+            features = gather_with_grad(features, validate=self.validate)
         return ntxent_loss(
-            _stack_views(views),
+            features,
             temperature=self.temperature,
             normalize=self.normalize,
             reduction=self.reduction,
             memory=self.memory,
+            validate=self.validate,
         )
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, normalize={self.normalize}"
+        return (
+            f"temperature={self.temperature}, normalize={self.normalize}, "
+            f"gather_distributed={self.gather_distributed}"
+        )

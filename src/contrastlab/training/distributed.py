@@ -4,17 +4,11 @@
   sets (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``) and creates the
   default group: gloo on CPU, NCCL for CUDA tensors (``'cpu:gloo,cuda:nccl'`` when a GPU is present,
   so CPU tensors still work). Every rank query also works without a process group (rank 0 of 1).
-* **Gathers that carry gradients.** A contrastive loss over the global batch needs every rank's
-  embeddings. :func:`gather_with_grad` concatenates them in rank order; its backward *sums* the
-  gradient each rank computed for a slice and hands each rank its own slice. With DDP averaging the
-  parameter gradients over W ranks, a loss computed identically on every rank then yields exactly
-  the single-process gradient of the same global batch::
-
-      grad_r = sum_{k} dL_k / dz_r = W * dL / dz_r,   DDP: (1 / W) * sum_r grad_r * dz_r / dtheta
-                                                          = dL / dtheta
-
-  A backward that returns only the local slice (no sum) gives gradients W times too small; a gather
-  without autograd (``dist.all_gather``) drops every cross-rank term.
+* **Gathers that carry gradients.** :func:`gather_with_grad`, :func:`gather_no_grad`,
+  :func:`all_reduce_sum_with_grad` and the rank queries live in the bottom-layer module
+  :mod:`contrastlab.collectives` (so that the losses can gather too) and are re-exported here; its
+  docstring explains why the gather's backward sums the ranks' gradients, which with DDP's
+  averaging gives exactly the single-process gradient of the global batch.
 * **SyncBatchNorm on CPU.** torch's ``nn.SyncBatchNorm`` only runs on GPUs; on CPU
   :func:`convert_sync_batchnorm` uses :class:`CPUSyncBatchNorm` (global mean and variance from
   differentiable all-reduces over gloo), so ``--syncBN`` and the tests work on CPU too.
@@ -33,28 +27,20 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from contrastlab.collectives import (  # noqa: F401  (gather_* re-exported for the methods)
+    all_reduce_sum_with_grad,
+    gather_no_grad,
+    gather_with_grad,
+    is_distributed,
+    rank,
+    world_size,
+)
+
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-
-
-def is_distributed() -> bool:
-    return dist.is_available() and dist.is_initialized()
-
-
-def rank() -> int:
-    return dist.get_rank() if is_distributed() else 0
-
-
-def world_size() -> int:
-    return dist.get_world_size() if is_distributed() else 1
 
 
 def is_main_process() -> bool:
     return rank() == 0
-
-
-def local_rank() -> int:
-    """This process's index on its machine (``LOCAL_RANK`` under torchrun, else 0)."""
-    return int(os.environ.get("LOCAL_RANK", 0))
 
 
 def launched_by_torchrun() -> bool:
@@ -139,103 +125,6 @@ def process_group_from_environment(backend: str | None = None) -> Iterator[bool]
 def barrier() -> None:
     if is_distributed():
         dist.barrier()
-
-
-def _check_same_shape(tensor: torch.Tensor) -> None:
-    """Raise ValueError (on every rank) unless all ranks pass tensors of one shape."""
-    if tensor.dim() == 0:
-        raise ValueError("gather needs a tensor with a batch dimension [n, ...], got a scalar")
-    shape = torch.tensor([tensor.dim(), *tensor.shape], dtype=torch.long)
-    padded = torch.full((9,), -1, dtype=torch.long)
-    padded[: min(len(shape), 9)] = shape[:9]
-    shapes = _all_gather(padded.to(tensor.device)).view(world_size(), 9)
-    if not bool((shapes == shapes[:1]).all()):
-        found = ", ".join(
-            f"rank {index}: {tuple(row[1 : 1 + row[0]])}"
-            for index, row in enumerate(shapes.cpu().tolist())
-        )
-        raise ValueError(
-            f"every rank must gather tensors of the same shape (same per-rank batch), got {found}"
-        )
-
-
-# Recent torch renamed all_gather_into_tensor / reduce_scatter_tensor (now deprecated) to *_single.
-_all_gather_single = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
-_reduce_scatter_single = getattr(dist, "reduce_scatter_single", None) or dist.reduce_scatter_tensor
-
-
-def _all_gather(tensor: torch.Tensor) -> torch.Tensor:
-    """[n, ...] on each rank -> [W * n, ...] in rank order (no autograd)."""
-    tensor = tensor.contiguous()
-    gathered = tensor.new_empty((world_size() * tensor.shape[0], *tensor.shape[1:]))
-    _all_gather_single(gathered, tensor)
-    return gathered
-
-
-class _GatherWithGrad(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.rows = tensor.shape[0]
-        return _all_gather(tensor)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        grad = grad.contiguous()
-        if grad.device.type == "cuda":  # NCCL has reduce-scatter: W times less traffic
-            local = grad.new_empty((ctx.rows, *grad.shape[1:]))
-            _reduce_scatter_single(local, grad, op=dist.ReduceOp.SUM)
-            return local
-        total = grad.clone()
-        dist.all_reduce(total, op=dist.ReduceOp.SUM)
-        return total[rank() * ctx.rows : (rank() + 1) * ctx.rows]
-
-
-def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
-    """Concatenate ``tensor`` [n, ...] from every rank along dim 0, in rank order, with gradients.
-
-    Returns [W * n, ...]; rows ``[r * n, (r + 1) * n)`` are rank r's. The backward sums the
-    gradients every rank computed for those rows and returns them to rank r (see the module
-    docstring for why that, with DDP's averaging, reproduces the single-process gradient).
-    Without a process group (or with one rank) returns ``tensor`` itself.
-
-    Raises:
-        ValueError: the ranks passed tensors of different shapes.
-    """
-    if not is_distributed() or world_size() == 1:
-        return tensor
-    _check_same_shape(tensor)
-    return _GatherWithGrad.apply(tensor)
-
-
-def gather_no_grad(tensor: torch.Tensor) -> torch.Tensor:
-    """Concatenate ``tensor`` [n, ...] from every rank along dim 0, in rank order, detached
-    (labels, momentum-encoder keys, indices)."""
-    if not is_distributed() or world_size() == 1:
-        return tensor.detach()
-    _check_same_shape(tensor)
-    return _all_gather(tensor.detach())
-
-
-class _AllReduceSum(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        total = tensor.clone()
-        dist.all_reduce(total, op=dist.ReduceOp.SUM)
-        return total
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        # y = sum_k x_k is used by every rank's loss: dL/dx_r = sum_k dL_k/dy.
-        total = grad.clone()
-        dist.all_reduce(total, op=dist.ReduceOp.SUM)
-        return total
-
-
-def all_reduce_sum_with_grad(tensor: torch.Tensor) -> torch.Tensor:
-    """Sum ``tensor`` over ranks (same shape everywhere), differentiably; identity without DDP."""
-    if not is_distributed() or world_size() == 1:
-        return tensor
-    return _AllReduceSum.apply(tensor)
 
 
 def mean_across_ranks(values: Sequence[float | torch.Tensor]) -> list[float]:
