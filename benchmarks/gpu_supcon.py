@@ -1,45 +1,60 @@
-"""SupCon on one GPU: ResNet-18 training throughput (bf16 autocast, channels_last) and the loss
-alone against the matmul floor. Synthetic CIFAR-shaped data, no downloads, a few minutes at most.
+"""SupCon on one GPU, side by side: contrastlab's training step against the SupContrast-style loop
+and against the network alone, plus the augmentation and the loss on their own. Synthetic
+CIFAR-shaped data, no downloads; about 4 minutes on an H100/H200-class GPU.
 
-    python benchmarks/gpu_supcon.py                                  # cuda, batch 1024
+    python benchmarks/gpu_supcon.py                       # everything, cuda, batch 1024
     python benchmarks/gpu_supcon.py --out gpu_supcon.json
-    python benchmarks/gpu_supcon.py --device cpu --batch-size 32 --steps 2 --loss-batch-sizes 256
+    python benchmarks/gpu_supcon.py --device cpu --batch-size 16 --steps 2 --models resnet18 \\
+        --loss-batch-sizes 256 --no-compile --no-reference   # a smoke test of the script
 
-On CPU the precision defaults to float32: CPUs without bfloat16 units emulate it, about 25x slower
-(a 32-image ResNet-18 step took 127 s in bf16 against ~5 s in float32 on the project's machine).
+Rows (images/s = training images per second, each with its 2 views; median-free: one timed
+epoch of ``--steps`` steps after one untimed epoch, which also compiles):
 
-**Training step** (what ``contrastlab pretrain --model resnet18 --precision bf16-mixed`` runs per
-batch): two random augmentations of each 32x32 uint8 image on the device (kornia: crop, flip,
-colour jitter, grayscale, normalisation), SupConResNet-18 (CIFAR stem, MLP head, 128-d) in
-channels_last under bf16 autocast, SupCon over the 2B views (float32 inside), backward, SGD with
-momentum. Reported: images/s and views/s over ``--steps`` timed steps after ``--warmup`` steps, the
-share of the step spent in the augmentation, and peak device memory.
+* **contrastlab**: what ``contrastlab pretrain --method supcon --model M`` runs per step, through
+  the library's own ``fit`` (bf16 autocast and channels_last by default on CUDA): two batched
+  augmentations on the device, SupConResNet-M (CIFAR stem, MLP head, 128-d), SupCon over the 2B
+  views, backward, SGD; eager and ``--compile``. Its ``epoch_seconds`` includes the reads the loop
+  makes. Phase shares come from a second, instrumented pass (CUDA events between phases).
+* **network alone** (the ceiling): forward + backward + SGD of the same network on ready views
+  (bf16, channels_last), no augmentation, no loss (the mean square of the output instead).
+* **SupContrast-style loop** (when torchvision is importable): torchvision's transforms in
+  DataLoader workers (``TwoCropTransform``), the reference SupConLoss, fp32 and bf16 +
+  channels_last, as SupContrast's ``main_supcon.py`` trains.
 
-**Loss alone.** SupCon forward + backward on random unit features [B, 2, 128] (10 classes, float32)
-with ``memory='dense'`` and ``memory='blocked'``, against the matmul floor (S = Z Z^T, then
-dS Z and dS^T Z: the least an exact implementation computes); fastest of ``--repeats``, and the peak
-memory each adds (CUDA: ``max_memory_allocated``). TF32 is left off, so every kernel does float32
-matmuls.
+Then ``augmentation_rows`` of ``benchmarks/augment.py`` and ``loss_rows`` of
+``benchmarks/gpu_loss.py`` (SupCon forward + backward against the matmul floor and the reference,
+B = 1024 ... 32768 per view).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from augment import augmentation_rows
+from contrastlab.config.options import build_config
+from contrastlab.config.training import TrainConfig
 from contrastlab.data.image_augment import ContrastiveImageAugment
 from contrastlab.losses import supcon_loss
+from contrastlab.methods import ContrastiveViewsMethod
 from contrastlab.models.supcon_resnet import SupConResNet
+from contrastlab.training.loop import fit
+from gpu_loss import loss_rows, reference_supcon
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR_STD = (0.2470, 0.2435, 0.2616)
+CIFAR_STD = (0.2023, 0.1994, 0.2010)
 
 
 def synchronize(device: torch.device) -> None:
@@ -47,157 +62,260 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def reset_peak(device: torch.device) -> int:
-    """Reset the peak counter; return the memory allocated now (bytes; 0 off CUDA)."""
-    if device.type != "cuda":
-        return 0
-    synchronize(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    return torch.cuda.memory_allocated(device)
+def peak_memory_mb(device: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
 
 
-def peak_since(device: torch.device, baseline: int) -> float | None:
-    if device.type != "cuda":
-        return None
-    synchronize(device)
-    return (torch.cuda.max_memory_allocated(device) - baseline) / 2**20
+def reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
 
 
-def timed(device: torch.device, function: Callable[[], object]) -> float:
-    synchronize(device)
-    start = time.perf_counter()
-    function()
-    synchronize(device)
-    return time.perf_counter() - start
+class SyntheticBatches:
+    """A BatchSource of ``steps`` batches of uint8 CIFAR-shaped images, already on the device."""
+
+    def __init__(self, steps: int, batch_size: int, device: torch.device) -> None:
+        generator = torch.Generator().manual_seed(0)
+        self.images = torch.randint(
+            0, 256, (batch_size, 3, 32, 32), dtype=torch.uint8, generator=generator
+        ).to(device)
+        self.labels = torch.randint(0, 10, (batch_size,), generator=generator).to(device)
+        self.steps = steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for _ in range(self.steps):
+            yield self.images, self.labels
 
 
-def benchmark_training(args: argparse.Namespace, device: torch.device) -> dict:
-    generator = torch.Generator(device="cpu").manual_seed(0)
-    images = torch.randint(
-        0, 256, (args.batch_size, 3, 32, 32), dtype=torch.uint8, generator=generator
-    )
-    labels = torch.randint(0, 10, (args.batch_size,), generator=generator)
-    images, labels = images.to(device), labels.to(device)
-    model = SupConResNet("resnet18", head="mlp", feat_dim=128, stem="cifar").to(device)
-    model = model.to(memory_format=torch.channels_last)
-    augment = ContrastiveImageAugment(32, CIFAR_MEAN, CIFAR_STD).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
-    autocast_dtype = torch.bfloat16 if args.precision == "bf16-mixed" else None
+def _method() -> ContrastiveViewsMethod:
+    augment = ContrastiveImageAugment(32, CIFAR_MEAN, CIFAR_STD)
+    return ContrastiveViewsMethod(augment, method="supcon", temperature=0.1)
 
-    def make_views() -> torch.Tensor:
-        views = torch.cat([augment(images), augment(images)])  # [2B, 3, 32, 32], view-major
-        return views.contiguous(memory_format=torch.channels_last)
 
-    def step(views: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            projections = model(views)
-            features = projections.view(2, args.batch_size, -1).transpose(0, 1)
-            loss = supcon_loss(features, labels, temperature=0.1)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.detach()
-
-    for _ in range(args.warmup):
-        step(make_views())
-    baseline = reset_peak(device)
-    augment_seconds, step_seconds, losses = 0.0, 0.0, []
-    views: list[torch.Tensor] = []
-    for _ in range(args.steps):
-        augment_seconds += timed(device, lambda: views.append(make_views()))
-        step_seconds += timed(device, lambda: losses.append(step(views.pop())))
-    total = augment_seconds + step_seconds
-    final_loss = float(losses[-1])
-    if not torch.isfinite(torch.tensor(final_loss)):
-        raise RuntimeError(f"the loss became {final_loss}")
+def contrastlab_row(model_name: str, compiled: bool, args: argparse.Namespace) -> dict:
+    """Images/s of the library's own loop (``fit``), second epoch."""
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    model = SupConResNet(model_name, head="mlp", feat_dim=128, stem="cifar")
+    config = build_config(
+        TrainConfig,
+        {
+            "epochs": 2, "batch_size": args.batch_size, "learning_rate": 0.05,
+            "device": args.device, "compile": compiled, "progress": False, "save_freq": 100,
+            "print_freq": 10,
+        },
+    )  # fmt: skip
+    reset_peak(device)
+    with tempfile.TemporaryDirectory() as run_dir:
+        result = fit(model, _method(), SyntheticBatches(args.steps, args.batch_size, device),
+                     config, run_dir)  # fmt: skip
+    seconds = result.history[-1]["epoch_seconds"]
     return {
-        "batch_size": args.batch_size,
-        "steps": args.steps,
-        "precision": args.precision,
-        "images_per_s": args.steps * args.batch_size / total,
-        "views_per_s": 2 * args.steps * args.batch_size / total,
-        "ms_per_step": 1000 * total / args.steps,
-        "augment_share": augment_seconds / total,
-        "peak_memory_mb": peak_since(device, baseline),
-        "final_loss": final_loss,
+        "row": f"contrastlab {model_name}" + (" --compile" if compiled else ""),
+        "images_per_s": args.steps * args.batch_size / seconds,
+        "ms_per_step": 1000 * seconds / args.steps,
+        "peak_memory_mb": peak_memory_mb(device),
+        "final_loss": result.history[-1]["loss"],
     }
 
 
-def loss_cells(batch_size: int, device: torch.device) -> dict[str, Callable[[], None]]:
-    """The three timed functions for one batch size: floor, dense and blocked SupCon."""
-    generator = torch.Generator(device="cpu").manual_seed(1)
-    features = F.normalize(torch.randn(batch_size, 2, 128, generator=generator), dim=2)
-    features = features.to(device).requires_grad_(True)
-    labels = torch.randint(0, 10, (batch_size,), generator=generator).to(device)
-    flat = features.detach().transpose(0, 1).reshape(2 * batch_size, 128)
+def phase_shares(model_name: str, args: argparse.Namespace) -> dict[str, float]:
+    """Share of each phase of the eager step, timed with CUDA events (wall clock off CUDA)."""
+    device = torch.device(args.device)
+    model = SupConResNet(model_name, head="mlp", feat_dim=128, stem="cifar").to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    method = _method().to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+    batches = SyntheticBatches(1, args.batch_size, device)
+    dtype = torch.bfloat16 if device.type == "cuda" else None
+    totals = dict.fromkeys(("augmentation", "forward", "loss", "backward", "optimizer"), 0.0)
 
-    def floor() -> None:
-        similarity = flat @ flat.T
-        _ = similarity @ flat
-        _ = similarity.T @ flat
+    def mark() -> object:
+        if device.type == "cuda":
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            return event
+        return time.perf_counter()
 
-    def loss(memory: str) -> Callable[[], None]:
-        def run() -> None:
-            features.grad = None
-            supcon_loss(features, labels, temperature=0.1, memory=memory).backward()
+    def elapsed(start: object, end: object) -> float:
+        if device.type == "cuda":
+            return start.elapsed_time(end) / 1000  # type: ignore[attr-defined]
+        return end - start  # type: ignore[operator]
 
-        return run
-
-    return {"floor": floor, "dense": loss("dense"), "blocked": loss("blocked")}
-
-
-def benchmark_loss(args: argparse.Namespace, device: torch.device) -> list[dict]:
-    rows = []
-    for batch_size in args.loss_batch_sizes:
-        cells = loss_cells(batch_size, device)
-        result: dict = {"batch_size": batch_size, "n": 2 * batch_size}
-        for name, function in cells.items():
-            try:
-                function()  # warm-up (kernels, allocator)
-                baseline = reset_peak(device)
-                seconds = min(timed(device, function) for _ in range(args.repeats))
-            except torch.cuda.OutOfMemoryError:  # the [N, N] kernels on a small GPU
-                result[f"{name}_ms"] = result[f"{name}_peak_mb"] = None
-                torch.cuda.empty_cache()
-                continue
-            result[f"{name}_ms"] = 1000 * seconds
-            result[f"{name}_peak_mb"] = peak_since(device, baseline)
-        for name in ("dense", "blocked"):
-            both = result[f"{name}_ms"] is not None and result["floor_ms"] is not None
-            result[f"{name}_x_floor"] = result[f"{name}_ms"] / result["floor_ms"] if both else None
-        rows.append(result)
-        print(f"  B={batch_size:6d}: {json.dumps(result)}", flush=True)
-    return rows
-
-
-def _time_text(row: dict, name: str) -> str:
-    if row[f"{name}_ms"] is None:
-        return "out of memory"
-    ratio = row.get(f"{name}_x_floor")
-    return f"{row[f'{name}_ms']:.2f}" + ("" if ratio is None else f" (x{ratio:.2f})")
+    for step in range(args.steps + 1):
+        images, labels = next(batches.epoch(1))
+        marks = [mark()]
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            views = method.views(images)
+            marks.append(mark())
+            projections = model(views.flatten(0, 1)).view(args.batch_size, 2, -1)
+            marks.append(mark())
+            loss = supcon_loss(projections, labels, temperature=0.1)
+            marks.append(mark())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        marks.append(mark())
+        optimizer.step()
+        marks.append(mark())
+        synchronize(device)
+        if step == 0:
+            continue  # warm-up
+        for name, start, end in zip(totals, marks[:-1], marks[1:], strict=True):
+            totals[name] += elapsed(start, end)
+    total = sum(totals.values())
+    return {name: value / total for name, value in totals.items()}
 
 
-def markdown(training: dict, loss_rows: list[dict], device_name: str) -> str:
-    memory = training["peak_memory_mb"]
+def network_alone_row(model_name: str, compiled: bool, args: argparse.Namespace) -> dict:
+    """The ceiling: forward + backward + SGD on ready views, no augmentation, no loss."""
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    model = SupConResNet(model_name, head="mlp", feat_dim=128, stem="cifar").to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    network: nn.Module = torch.compile(model) if compiled else model
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+    views = torch.randn(2 * args.batch_size, 3, 32, 32, device=device)
+    if device.type == "cuda":
+        views = views.contiguous(memory_format=torch.channels_last)
+    dtype = torch.bfloat16 if device.type == "cuda" else None
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            output = network(views)
+        optimizer.zero_grad(set_to_none=True)
+        output.float().square().mean().backward()
+        optimizer.step()
+
+    for _ in range(3):
+        step()
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    synchronize(device)
+    seconds = time.perf_counter() - start
+    return {
+        "row": f"network alone {model_name}" + (" compiled" if compiled else ""),
+        "images_per_s": args.steps * args.batch_size / seconds,
+        "ms_per_step": 1000 * seconds / args.steps,
+    }
+
+
+def supcontrast_row(model_name: str, bf16: bool, args: argparse.Namespace) -> dict | None:
+    """SupContrast's main_supcon loop: torchvision transforms in DataLoader workers."""
+    try:
+        from torchvision import transforms
+    except ImportError:
+        return None
+    import numpy as np
+    from PIL import Image
+
+    device = torch.device(args.device)
+    normalize = transforms.Normalize(CIFAR_MEAN, CIFAR_STD)
+    transform = transforms.Compose([
+        transforms.RandomResizedCrop(size=32, scale=(0.2, 1.0)),
+        transforms.RandomHorizontalFlip(),
+        transforms.RandomApply([transforms.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+        transforms.RandomGrayscale(p=0.2),
+        transforms.ToTensor(),
+        normalize,
+    ])  # fmt: skip
+    images = np.random.default_rng(0).integers(0, 256, (8192, 32, 32, 3), dtype=np.uint8)
+
+    class TwoCrops(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return len(images)
+
+        def __getitem__(self, index: int) -> tuple[list[torch.Tensor], int]:
+            image = Image.fromarray(images[index])
+            return [transform(image), transform(image)], index % 10
+
+    workers = min(15, max(1, (os.cpu_count() or 2) - 1))
+    loader = torch.utils.data.DataLoader(
+        TwoCrops(), batch_size=args.batch_size, shuffle=True, num_workers=workers,
+        pin_memory=device.type == "cuda", drop_last=True, persistent_workers=True,
+    )  # fmt: skip
+    model = SupConResNet(model_name, head="mlp", feat_dim=128, stem="cifar").to(device)
+    if bf16:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+    dtype = torch.bfloat16 if bf16 else None
+
+    def batches() -> Iterator:
+        while True:
+            yield from loader
+
+    source = batches()
+
+    def step() -> None:
+        (first, second), labels = next(source)
+        views = torch.cat([first, second]).to(device, non_blocking=True)
+        labels = labels.to(device, non_blocking=True)
+        if bf16:
+            views = views.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            projections = model(views)
+        f1, f2 = torch.split(projections.float(), [args.batch_size, args.batch_size])
+        loss = reference_supcon(torch.stack([f1, f2], dim=1), labels, temperature=0.1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss.item()  # SupContrast's AverageMeter reads the loss every step
+
+    for _ in range(3):
+        step()
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    synchronize(device)
+    seconds = time.perf_counter() - start
+    return {
+        "row": f"SupContrast-style {model_name} " + ("bf16 + channels_last" if bf16 else "fp32"),
+        "images_per_s": args.steps * args.batch_size / seconds,
+        "ms_per_step": 1000 * seconds / args.steps,
+    }
+
+
+def markdown(report: dict) -> str:
     lines = [
-        f"Device: {device_name}.",
+        f"Device: {report['device']}; batch {report['batch_size']}, {report['steps']} timed steps.",
         "",
-        "| SupCon ResNet-18 step | batch | images/s | views/s | ms/step | augmentation | peak MB |",
-        "|:---|---:|---:|---:|---:|---:|---:|",
-        f"| {training['precision']}, channels_last | {training['batch_size']} "
-        f"| {training['images_per_s']:.0f} | {training['views_per_s']:.0f} "
-        f"| {training['ms_per_step']:.1f} | {100 * training['augment_share']:.0f}% "
-        f"| {'-' if memory is None else f'{memory:.0f}'} |",
-        "",
-        "| B (per view) | floor ms | dense ms (x floor) | blocked ms (x floor) "
-        "| floor / dense / blocked peak MB |",
-        "|---:|---:|---:|---:|:---|",
+        "| row | images/s | ms/step | peak MB |",
+        "|:---|---:|---:|---:|",
     ]
-    for row in loss_rows:
-        peaks = [row[f"{name}_peak_mb"] for name in ("floor", "dense", "blocked")]
-        peak_text = " / ".join("-" if peak is None else f"{peak:.0f}" for peak in peaks)
-        cells = [_time_text(row, name) for name in ("floor", "dense", "blocked")]
-        lines.append(f"| {row['batch_size']} | {' | '.join(cells)} | {peak_text} |")
+    for row in report["training"]:
+        peak = row.get("peak_memory_mb")
+        lines.append(
+            f"| {row['row']} | {row['images_per_s']:.0f} | {row['ms_per_step']:.1f} | "
+            f"{'-' if peak is None else f'{peak:.0f}'} |"
+        )
+    for name, shares in report["phases"].items():
+        text = ", ".join(f"{phase} {100 * share:.0f}%" for phase, share in shares.items())
+        lines += ["", f"Phases of the eager contrastlab step, {name}: {text}."]
+    lines += ["", "| augmentation | B | ms per 2 views | images/s |", "|:---|---:|---:|---:|"]
+    for row in report["augmentation"]:
+        lines.append(
+            f"| {row['implementation']} | {row['batch_size']} | {row['ms_per_2_views']:.3f} | "
+            f"{row['images_per_s']:.0f} |"
+        )
+    lines += ["", "| loss B | implementation | median ms | x floor | peak MB | kernels |"]
+    lines.append("|---:|:---|---:|---:|---:|---:|")
+    for row in report["loss"]:
+        if row.get("skipped"):
+            lines.append(f"| {row['batch_size']} | {row['implementation']} | {row['skipped']} ||||")
+            continue
+        cells = [row.get(k) for k in ("median_ms", "x_floor", "peak_mb", "kernels")]
+        text = [
+            "-" if c is None else (f"{c:.3g}" if isinstance(c, float) else str(c)) for c in cells
+        ]
+        lines.append(f"| {row['batch_size']} | {row['implementation']} | {' | '.join(text)} |")
     return "\n".join(lines)
 
 
@@ -206,43 +324,47 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--warmup", type=int, help="untimed steps first (default 3; 1 on CPU)")
-    parser.add_argument(
-        "--precision",
-        choices=("bf16-mixed", "32"),
-        help="default bf16-mixed on CUDA, 32 on CPU",
-    )
+    parser.add_argument("--models", nargs="+", default=["resnet18", "resnet50"])
+    parser.add_argument("--no-compile", action="store_true", help="skip the compiled rows")
+    parser.add_argument("--no-reference", action="store_true", help="skip SupContrast's loop")
     parser.add_argument(
         "--loss-batch-sizes", type=int, nargs="+", default=[1024, 4096, 16384, 32768]
     )
-    parser.add_argument("--repeats", type=int, default=5, help="timed calls per loss cell")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
     device = torch.device(args.device)
-    if args.precision is None:
-        args.precision = "bf16-mixed" if device.type == "cuda" else "32"
-    if args.warmup is None:
-        args.warmup = 3 if device.type == "cuda" else 1
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise SystemExit("no CUDA device: pass --device cpu for a smoke test")
         torch.backends.cudnn.benchmark = True
-        device_name = torch.cuda.get_device_name(device)
+        name = torch.cuda.get_device_name(device)
     else:
-        device_name = (
-            f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
-        )
+        name = f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
     started = time.perf_counter()
-    training = benchmark_training(args, device)
-    print(f"  training: {training['images_per_s']:.0f} images/s", flush=True)
-    loss_rows = benchmark_loss(args, device)
-    report = markdown(training, loss_rows, device_name)
-    print(report)
-    print(f"total {time.perf_counter() - started:.0f} s, torch {torch.__version__}")
+    report: dict = {"device": name, "torch": torch.__version__, "batch_size": args.batch_size,
+                    "steps": args.steps, "training": [], "phases": {}}  # fmt: skip
+
+    def record(row: dict | None) -> None:
+        if row is not None:
+            report["training"].append(row)
+            print(f"  {row['row']}: {row['images_per_s']:.0f} images/s "
+                  f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
+
+    for model_name in args.models:
+        for compiled in (False,) if args.no_compile else (False, True):
+            record(network_alone_row(model_name, compiled, args))
+            record(contrastlab_row(model_name, compiled, args))
+        report["phases"][model_name] = phase_shares(model_name, args)
+        if not args.no_reference:
+            for bf16 in (False, True):
+                record(supcontrast_row(model_name, bf16, args))
+    report["augmentation"] = augmentation_rows(device, (256, args.batch_size), repeats=20)
+    report["loss"] = loss_rows(device, tuple(args.loss_batch_sizes))
+    report["seconds"] = time.perf_counter() - started
+    print(markdown(report))
+    print(f"total {report['seconds']:.0f} s")
     if args.out:
-        args.out.write_text(
-            json.dumps({"device": device_name, "training": training, "loss": loss_rows}, indent=2)
-        )
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -162,3 +162,13 @@ def all_reduce_sum_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     if not is_distributed() or world_size() == 1:
         return tensor
     return _AllReduceSum.apply(tensor)
+
+
+def broadcast(tensor: torch.Tensor, source: int = 0) -> torch.Tensor:
+    """Rank ``source``'s ``tensor`` on every rank (same shape and dtype everywhere); the tensor
+    itself without DDP. A collective: all ranks must call it."""
+    if not is_distributed() or world_size() == 1:
+        return tensor
+    result = tensor.detach().clone()
+    dist.broadcast(result, src=source)
+    return result

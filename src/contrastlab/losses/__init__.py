@@ -35,6 +35,7 @@ from contrastlab.losses.mining import (
 from contrastlab.losses.nce import NCELoss, nce_loss
 from contrastlab.losses.ntxent import NTXentLoss, ntxent_loss
 from contrastlab.losses.supcon import SupConLoss, supcon_loss
+from contrastlab.losses.supervised_queue import supervised_queue_loss
 from contrastlab.losses.triplet import (
     BatchTripletLoss,
     TripletLoss,
@@ -68,6 +69,7 @@ __all__ = [
     "pair_masks",
     "semi_hard_triplets",
     "supcon_loss",
+    "supervised_queue_loss",
     "triplet_loss",
     "valid_triplet_mask",
 ]

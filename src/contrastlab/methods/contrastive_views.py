@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 from contrastlab._checks import check_choice
+from contrastlab.collectives import gather_no_grad, gather_with_grad
 from contrastlab.data.views import MultiView
 from contrastlab.losses.supcon import supcon_loss
 from contrastlab.methods.contract import StepOutput
-from contrastlab.training.distributed import gather_no_grad, gather_with_grad
 
 VIEW_METHODS = ("supcon", "simclr")
 

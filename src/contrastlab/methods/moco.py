@@ -37,13 +37,13 @@ from torch import nn
 
 from contrastlab._checks import check_choice, check_int, check_positive
 from contrastlab._device_checks import require
+from contrastlab.collectives import gather_no_grad
 from contrastlab.data.views import MultiView
 from contrastlab.losses._logsumexp import MEMORY_MODES
 from contrastlab.losses.info_nce import info_nce
 from contrastlab.losses.supervised_queue import supervised_queue_loss
 from contrastlab.methods.contract import StepOutput, unwrap_model
 from contrastlab.methods.shuffle_bn import shuffled_forward
-from contrastlab.training.distributed import gather_no_grad
 
 
 class MoCoMethod(nn.Module):

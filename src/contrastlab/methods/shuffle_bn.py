@@ -23,8 +23,8 @@ from collections.abc import Callable
 
 import torch
 
+from contrastlab import collectives as distributed
 from contrastlab._checks import check_int
-from contrastlab.training import distributed
 
 
 def _unpermute(permuted: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:

@@ -23,10 +23,10 @@ import torch
 from torch import nn
 
 from contrastlab._checks import check_labels
+from contrastlab.collectives import gather_no_grad, gather_with_grad
 from contrastlab.distances.base import Distance
 from contrastlab.losses.contrastive import ContrastiveLoss
 from contrastlab.methods.contract import StepOutput
-from contrastlab.training.distributed import gather_no_grad, gather_with_grad
 
 SIMILAR, DISSIMILAR = 0, 1
 

@@ -27,8 +27,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from contrastlab.collectives import (  # noqa: F401  (gather_* re-exported for the methods)
+from contrastlab.collectives import (  # noqa: F401  (re-exported: one import for the loop)
     all_reduce_sum_with_grad,
+    broadcast,
     gather_no_grad,
     gather_with_grad,
     is_distributed,
@@ -158,16 +159,6 @@ def gather_objects(value: Any) -> list[Any]:
     gathered: list[Any] = [None] * world_size()
     dist.all_gather_object(gathered, value)
     return gathered
-
-
-def broadcast(tensor: torch.Tensor, source: int = 0) -> torch.Tensor:
-    """Rank ``source``'s ``tensor`` on every rank (same shape and dtype everywhere); the tensor
-    itself without DDP. A collective: all ranks must call it."""
-    if not is_distributed() or world_size() == 1:
-        return tensor
-    result = tensor.detach().clone()
-    dist.broadcast(result, src=source)
-    return result
 
 
 def broadcast_state(module: nn.Module, source: int = 0) -> None:
