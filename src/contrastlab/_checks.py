@@ -18,6 +18,7 @@ from contrastlab._values import (  # noqa: F401  (re-exported: one import for ev
     check_int,
     check_non_negative,
     check_positive,
+    check_temperature,
 )
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)

@@ -47,3 +47,17 @@ def check_choice(name: str, value: str, choices: Sequence[str]) -> None:
     """Require ``value`` to be one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+MIN_TEMPERATURE = 1e-6
+
+
+def check_temperature(name: str, value: float) -> None:
+    """A softmax temperature: positive, finite and at least :data:`MIN_TEMPERATURE` (below it the
+    scaled similarities ``s / T`` leave float32's range and the loss is no longer a number)."""
+    check_positive(name, value)
+    if value < MIN_TEMPERATURE:
+        raise ValueError(
+            f"{name} must be >= {MIN_TEMPERATURE:g} (smaller values overflow float32 once the "
+            f"similarities are divided by it), got {value!r}"
+        )

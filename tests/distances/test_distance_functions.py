@@ -171,3 +171,14 @@ def test_bad_inputs_raise_value_errors(name: str) -> None:
         distance.pairwise(torch.ones(2, 3, dtype=torch.int64), x)
     with pytest.raises(ValueError, match="same dtype"):
         distance.pairwise(x, x.double())
+
+
+def test_dot_product_of_half_inputs_does_not_overflow() -> None:
+    """Norms of 320 give dot products above float16's 65504: computed in float32, like the
+    Euclidean distances."""
+    from contrastlab.distances import DotProductSimilarity
+
+    x = torch.full((2, 64), 40.0, dtype=torch.float16)
+    for result in (DotProductSimilarity().pairwise(x, x), DotProductSimilarity().paired(x, x)):
+        assert result.dtype == torch.float32 and bool(torch.isfinite(result).all())
+        assert torch.allclose(result, torch.full_like(result, 40.0 * 40.0 * 64))

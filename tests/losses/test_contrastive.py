@@ -196,7 +196,6 @@ def test_bad_inputs_raise_value_errors() -> None:
         ("y has 4 entries but the batch has 5", (x1, x2, y[:4])),
         ("y must contain only 0 and 1", (x1, x2, torch.tensor([0, 1, 2, 0, 1]))),
         ("y must contain only 0 and 1", (x1, x2, torch.tensor([0, -1, 1, 0, 1]))),
-        ("y must have an integer dtype", (x1, x2, y.double())),
         ("x1 contains NaN or inf", (x1.clone().fill_(float("nan")), x2, y)),
         ("x2 contains NaN or inf", (x1, x2.clone().fill_(float("inf")), y)),
         ("x1 is empty", (x1[:0], x2[:0], y[:0])),
@@ -236,3 +235,19 @@ def test_close_pair_of_a_spread_batch_is_exact_in_float32():
         contrastive_loss_from_labels(x, labels, margin=1.0).backward()
         grads.append(x.grad.double())
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-3, atol=1e-4)
+
+
+def test_float_pair_labels_as_pytorch_targets_usually_are() -> None:
+    """y as float 0.0 / 1.0 gives the integer labels' loss; other values are refused when
+    validated."""
+    import pytest
+
+    from contrastlab.losses import ContrastiveLoss
+
+    generator = torch.Generator().manual_seed(0)
+    x1, x2 = torch.randn(6, 3, generator=generator), torch.randn(6, 3, generator=generator)
+    integer = torch.tensor([0, 1, 1, 0, 1, 0])
+    loss = ContrastiveLoss(margin=2.0)
+    assert torch.equal(loss(x1, x2, integer.float()), loss(x1, x2, integer))
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        ContrastiveLoss(margin=2.0, validate=True)(x1, x2, torch.tensor([0.5, 1, 1, 0, 1, 0]))

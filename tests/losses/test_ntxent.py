@@ -72,3 +72,19 @@ def test_single_view_and_mismatched_views_are_rejected():
         NTXentLoss()(torch.randn(4, 8), torch.randn(5, 8))
     with pytest.raises(ValueError, match=r"\[B, n_views"):
         ntxent_loss(torch.randn(4, 8))
+
+
+def test_extreme_inputs_are_refused_by_name() -> None:
+    """A batch of one has no negatives (the loss would be a rounding error around 0), and a
+    temperature below 1e-6 would overflow float32 once the similarities are divided by it."""
+    import pytest
+
+    from contrastlab.losses import ntxent_loss, supcon_loss
+
+    single = torch.nn.functional.normalize(torch.randn(1, 2, 8), dim=2)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        ntxent_loss(single)
+    features = torch.nn.functional.normalize(torch.randn(8, 2, 8), dim=2)
+    for loss in (ntxent_loss, supcon_loss):
+        with pytest.raises(ValueError, match="temperature must be >= 1e-06"):
+            loss(features, temperature=1e-40)

@@ -123,3 +123,13 @@ def test_bad_inputs_raise_value_errors() -> None:
         club.sampled_estimate(x[:0], y[:0])
     with pytest.raises(ValueError, match="y must be a floating-point tensor"):
         club(x, y.long())
+
+
+def test_sizes_must_be_positive() -> None:
+    import pytest
+
+    from contrastlab.mi import CLUB
+
+    for sizes in ((0, 4), (3, 0), (3, 4, 0)):
+        with pytest.raises(ValueError, match="must be an integer >= 1"):
+            CLUB(*sizes)

@@ -57,6 +57,18 @@ def _pair_losses(distances: torch.Tensor, dissimilar: torch.Tensor, margin: floa
     return 0.5 * torch.where(dissimilar, pushed, distances.pow(2))
 
 
+def _pair_labels(y: torch.Tensor, count: int) -> torch.Tensor:
+    """``y`` as ``[count]``: integer and bool labels as ``check_labels`` takes them, floating-point
+    ones (0.0 / 1.0) too."""
+    if isinstance(y, torch.Tensor) and y.is_floating_point():
+        if y.dim() > 1 and not (y.dim() == 2 and y.shape[1] == 1):
+            raise ValueError(f"y must be 1-D of shape [{count}], got {tuple(y.shape)}")
+        if y.numel() != count:
+            raise ValueError(f"y has {y.numel()} entries but there are {count} pairs")
+        return y.reshape(-1)
+    return check_labels("y", y, count)
+
+
 def contrastive_loss(
     x1: torch.Tensor,
     x2: torch.Tensor,
@@ -71,7 +83,8 @@ def contrastive_loss(
 
     Args:
         x1, x2: [N, D] embeddings of the two sides of each pair.
-        y: [N] integer or bool pair labels, only 0 and 1.
+        y: [N] pair labels, only 0 and 1: integer, bool or floating point (0.0 / 1.0, the usual
+            PyTorch target dtype).
         margin: m >= 0, the distance beyond which dissimilar pairs stop contributing.
         distance: a dissimilarity; None means ``EuclideanDistance()``.
         similar_label: the value of ``y`` that marks a similar pair: 0 (Hadsell et al., default) or
@@ -90,7 +103,7 @@ def contrastive_loss(
             "x1 and x2 must have the same shape [N, D], "
             f"got {tuple(x1.shape)} and {tuple(x2.shape)}"
         )
-    y = check_labels("y", y, x1.shape[0])
+    y = _pair_labels(y, x1.shape[0])
     if validate and not bool(((y == 0) | (y == 1)).all()):
         raise ValueError(
             f"y must contain only 0 and 1 (similar_label={similar_label} marks similar pairs), "

@@ -16,7 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastlab._checks import check_choice, check_float_tensor, check_positive, reduce_loss
+from contrastlab._checks import (
+    check_choice,
+    check_float_tensor,
+    check_temperature,
+    reduce_loss,
+)
 from contrastlab.collectives import gather_with_grad
 from contrastlab.losses._logsumexp import (
     DIAGONAL,
@@ -57,7 +62,7 @@ def info_nce(
 
     Forward and backward read no value on the host.
     """
-    check_positive("temperature", temperature)
+    check_temperature("temperature", temperature)
     check_choice("memory", memory, MEMORY_MODES)
     check_choice("reduction", reduction, ("mean", "sum", "none"))
     check_float_tensor("query", query, ndim=2, values=validate)
@@ -132,7 +137,7 @@ class InfoNCE(nn.Module):
         gather_distributed: bool = False,
     ) -> None:
         super().__init__()
-        check_positive("temperature", temperature)
+        check_temperature("temperature", temperature)
         self.temperature = temperature
         self.normalize = normalize
         self.reduction = reduction

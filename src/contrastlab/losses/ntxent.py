@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from contrastlab._checks import check_float_tensor, check_positive
+from contrastlab._checks import check_float_tensor, check_temperature
 from contrastlab.collectives import gather_with_grad
 from contrastlab.losses.supcon import supcon_loss
 
@@ -42,7 +42,7 @@ def ntxent_loss(
     ``validate=True`` also checks that the features are finite (a host read); ``reduction`` and
     ``memory`` are :func:`supcon_loss`'s. Forward and backward read no value on the host.
     """
-    check_positive("temperature", temperature)
+    check_temperature("temperature", temperature)
     if not isinstance(features, torch.Tensor) or features.dim() < 3:
         shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features)
         raise ValueError(f"features must be [B, n_views, ...], got {shape}")
@@ -50,6 +50,11 @@ def ntxent_loss(
     if features.shape[1] < 2:
         raise ValueError(
             f"NT-Xent needs at least 2 views per sample (the positives), got {features.shape[1]}"
+        )
+    if features.shape[0] < 2:
+        raise ValueError(
+            "NT-Xent needs at least 2 samples: the views of a single sample have no negatives "
+            f"to be told apart from (features {tuple(features.shape)})"
         )
     if normalize:
         flat = features.reshape(features.shape[0], features.shape[1], -1)
@@ -83,7 +88,7 @@ class NTXentLoss(nn.Module):
         gather_distributed: bool = False,
     ) -> None:
         super().__init__()
-        check_positive("temperature", temperature)
+        check_temperature("temperature", temperature)
         self.temperature = temperature
         self.normalize = normalize
         self.reduction = reduction

@@ -26,7 +26,7 @@ from contrastlab._checks import (
     check_finite,
     check_float_tensor,
     check_labels,
-    check_positive,
+    check_temperature,
     reduce_loss,
 )
 from contrastlab.collectives import gather_no_grad, gather_with_grad
@@ -123,8 +123,8 @@ def supcon_loss(
     """
     if labels is not None and mask is not None:
         raise ValueError("give labels or mask, not both")
-    check_positive("temperature", temperature)
-    check_positive("base_temperature", base_temperature)
+    check_temperature("temperature", temperature)
+    check_temperature("base_temperature", base_temperature)
     check_choice("contrast_mode", contrast_mode, CONTRAST_MODES)
     check_choice("memory", memory, MEMORY_MODES)
     check_choice("reduction", reduction, ("mean", "sum", "none"))
@@ -210,8 +210,8 @@ class SupConLoss(nn.Module):
         gather_distributed: bool = False,
     ) -> None:
         super().__init__()
-        check_positive("temperature", temperature)
-        check_positive("base_temperature", base_temperature)
+        check_temperature("temperature", temperature)
+        check_temperature("base_temperature", base_temperature)
         check_choice("contrast_mode", contrast_mode, CONTRAST_MODES)
         check_choice("memory", memory, MEMORY_MODES)
         self.temperature = temperature

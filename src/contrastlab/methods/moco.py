@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastlab._checks import check_choice, check_int, check_positive
+from contrastlab._checks import check_choice, check_int, check_temperature
 from contrastlab._device_checks import require
 from contrastlab.collectives import gather_no_grad
 from contrastlab.data.views import MultiView
@@ -95,7 +95,7 @@ class MoCoMethod(nn.Module):
             raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
-        check_positive("temperature", temperature)
+        check_temperature("temperature", temperature)
         check_choice("memory", memory, MEMORY_MODES)
         self.views = MultiView(augment, n_views=2)
         self.key_encoder = copy.deepcopy(unwrap_model(encoder))

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastlab._checks import check_choice, check_float_tensor
+from contrastlab._checks import check_choice, check_float_tensor, check_int
 
 CRITICS = ("separable", "bilinear")
 
@@ -57,7 +57,10 @@ def check_joint_samples(x: torch.Tensor, y: torch.Tensor, x_dim: int, y_dim: int
 
 
 def mlp(in_dim: int, hidden_dim: int, out_dim: int, hidden_layers: int = 2) -> nn.Sequential:
-    """``hidden_layers`` Linear + ReLU blocks of width ``hidden_dim``, a Linear to ``out_dim``."""
+    """``hidden_layers`` Linear + ReLU blocks of width ``hidden_dim``, a Linear to ``out_dim``;
+    every size a positive integer (ValueError naming it otherwise)."""
+    for name, value in (("x_dim / y_dim", in_dim), ("hidden_dim", hidden_dim), ("output", out_dim)):
+        check_int(name, value)
     blocks: list[nn.Module] = []
     width = in_dim
     for _ in range(hidden_layers):
@@ -84,7 +87,7 @@ class BilinearCritic(nn.Module):
 
     def __init__(self, x_dim: int, y_dim: int):
         super().__init__()
-        self.weight = nn.Linear(y_dim, x_dim, bias=False)
+        self.weight = nn.Linear(check_int("y_dim", y_dim), check_int("x_dim", x_dim), bias=False)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``x`` [N, x_dim], ``y`` [M, y_dim] -> scores [N, M]."""
