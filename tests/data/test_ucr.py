@@ -157,8 +157,9 @@ def test_models_that_cannot_mask_padding_are_refused(tmp_path: Path) -> None:
     write_unequal_set(tmp_path)
     splits = load_ucr_splits("Uneven", extract_path=tmp_path)
     with pytest.raises(
-        ValueError, match=r"'Uneven' has series of unequal length \(5 to 14 timestamps, padded "
-        r"with NaN\): resnet1d cannot mask the padding; use --method ts2vec"
+        ValueError,
+        match=r"'Uneven' has series of unequal length \(5 to 14 timestamps, padded "
+        r"with NaN\): resnet1d cannot mask the padding; use --method ts2vec",
     ):
         require_equal_lengths(splits, "resnet1d")
     write_tiny_set(tmp_path / "Tiny")

@@ -22,10 +22,10 @@ its input is zeroed before the projection, and its activations are set to 0 afte
 and after every convolution that feeds another one (and in the output), so every convolution reads
 absent timestamps as zeros, exactly as its own zero padding past the end of a series. Hence the
 representations of a series padded at its end equal, on its own timestamps, those of the series
-alone (to the last bit but for the rounding of PyTorch's CPU GELU, which can differ in the last
-bit with an element's position in memory), and absent timestamps give zero representations, which :meth:`TS2VecEncoder.encode`'s
-pooling leaves out. (TS2Vec's code zeroes absent timestamps only after the projection, so its
-later layers read the padding's biases.)
+alone (to the last bit but for PyTorch's CPU GELU, whose rounding of the last bit can depend on
+an element's position in memory), and absent timestamps give zero representations, which
+:meth:`TS2VecEncoder.encode`'s pooling leaves out. (TS2Vec's code zeroes absent timestamps only
+after the projection, so its later layers read the padding's biases.)
 
 :meth:`TS2VecEncoder.encode` is the instance representation: the timestamp representations
 (no mask) max-pooled over the series' own timestamps. With ``pyramid = (1,)`` (default) that is
