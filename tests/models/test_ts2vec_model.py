@@ -110,6 +110,22 @@ def test_padded_series_encodes_as_the_series_alone(extra: int) -> None:
     assert (model(zeros)[0, :29] - alone).abs().max() > 1e-3
 
 
+def test_padded_series_encodes_bitwise_as_alone_with_a_position_free_activation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GELU is the one operation whose CPU rounding depends on where an element lies in memory
+    # (vectorised erf on full SIMD vectors, scalar erf on the tail); with ReLU in its place the
+    # masked network is exact to the last bit.
+    monkeypatch.setattr(torch.nn.functional, "gelu", torch.nn.functional.relu)
+    model = TS2VecEncoder(3, hidden_dim=8, repr_dim=6, depth=4, pyramid=(1, 2, 4)).double()
+    model.eval()
+    x = torch.randn(1, 3, 29, dtype=torch.float64)
+    for extra in (1, 6, 45):
+        batch = torch.cat([torch.randn(1, 3, 29 + extra, dtype=torch.float64), padded(x, extra)])
+        assert torch.equal(model(batch)[1, :29], model(x)[0])
+        assert torch.equal(model.encode(batch)[1], model.encode(x)[0])
+
+
 def test_missing_timestamps_read_as_zeros_in_every_layer() -> None:
     # A NaN inside the series (any channel) makes the timestamp absent: the result is that of a
     # network whose every convolution reads zeros there, computed here by hand block by block.
