@@ -49,3 +49,51 @@ def test_errors() -> None:
         take_crops(torch.zeros(2, 1, 6), torch.tensor([0, 4]), 3)
     with pytest.raises(ValueError, match=r"x \[B, C, L\] and starts \[B\]"):
         take_crops(torch.zeros(2, 6), torch.tensor([0, 1]), 3)
+
+
+def test_unequal_lengths_crop_inside_each_series() -> None:
+    generator = torch.Generator().manual_seed(3)
+    lengths = torch.tensor([12, 5, 30, 9, 30, 4])
+    series = torch.arange(30, dtype=torch.float64).expand(6, 1, 30).clone()  # value = timestamp
+    series[torch.arange(30) >= lengths[:, None, None].expand(6, 1, 30)] = float("nan")
+    lowest = torch.full((6,), 1000)
+    highest = torch.zeros(6, dtype=torch.long)
+    for _ in range(300):
+        crops = sample_overlapping_crops(6, 30, 2, generator=generator, lengths=lengths)
+        # One geometry for the batch, drawn for its shortest series (4 timestamps).
+        assert crops.overlap >= 2 and max(crops.view1_length, crops.view2_length) <= 4
+        view1 = take_crops(series, crops.view1_starts, crops.view1_length)
+        view2 = take_crops(series, crops.view2_starts, crops.view2_length)
+        assert not view1.isnan().any() and not view2.isnan().any()  # no padding in any view
+        torch.testing.assert_close(view1[..., -crops.overlap :], view2[..., : crops.overlap])
+        lowest = torch.minimum(lowest, crops.view1_starts)
+        highest = torch.maximum(highest, crops.view2_starts + crops.view2_length)
+    # Over many draws the views reach both ends of every series, and no further.
+    assert lowest.tolist() == [0] * 6 and highest.tolist() == lengths.tolist()
+
+
+@pytest.mark.parametrize("common", [7, 30])
+def test_equal_lengths_draw_what_the_common_length_draws(common: int) -> None:
+    with_lengths = sample_overlapping_crops(
+        5, 30, generator=torch.Generator().manual_seed(9), lengths=torch.full((5,), common)
+    )
+    plain = sample_overlapping_crops(5, common, generator=torch.Generator().manual_seed(9))
+    assert with_lengths.overlap == plain.overlap
+    assert with_lengths.view1_length == plain.view1_length
+    assert torch.equal(with_lengths.view1_starts, plain.view1_starts)
+    assert torch.equal(with_lengths.view2_starts, plain.view2_starts)
+
+
+@pytest.mark.parametrize(
+    ("lengths", "message"),
+    [
+        (torch.tensor([3, 31]), r"lengths must lie in \[1, 30\]"),
+        (torch.tensor([0, 4]), r"lengths must lie in \[1, 30\]"),
+        (torch.tensor([3.0, 4.0]), "CPU integer tensor"),
+        (torch.tensor([3, 4, 5]), r"\[B\] = \[2\]"),
+        (torch.tensor([1, 4]), "series of 1 timestamps are shorter than the minimum overlap 2"),
+    ],
+)
+def test_length_errors(lengths: torch.Tensor, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        sample_overlapping_crops(2, 30, lengths=lengths)

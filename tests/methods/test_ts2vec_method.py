@@ -88,3 +88,41 @@ def test_diverged_representations_raise_the_loops_error() -> None:
         model.blocks[-1].conv2.bias.fill_(float("inf"))
     with pytest.raises(TrainingDivergedError, match="became NaN or inf: lower --learning_rate"):
         TS2VecMethod()(model, torch.randn(3, 1, 10), torch.zeros(3, dtype=torch.long))
+
+
+class CropRecorder(nn.Module):
+    """Records every crop the method passes to the model; returns ``[B, L', 1]``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(()))
+        self.crops: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.crops.append(x.detach().clone())
+        return (x * self.weight).transpose(1, 2)
+
+
+def test_padded_batches_are_cropped_inside_each_series() -> None:
+    lengths = torch.tensor([20, 6, 13, 20])
+    x = torch.randn(4, 2, 20)
+    x[torch.arange(20) >= lengths[:, None, None].expand(4, 2, 20)] = float("nan")
+    model = CropRecorder()
+    for _ in range(50):
+        assert torch.isfinite(TS2VecMethod()(model, x, torch.zeros(4, dtype=torch.long)).loss)
+    assert len(model.crops) == 100 and not any(crop.isnan().any() for crop in model.crops)
+    assert max(crop.shape[2] for crop in model.crops) <= 6  # the shortest series sets the shape
+
+
+def test_padded_step_equals_the_loss_on_crops_drawn_within_the_lengths() -> None:
+    model = small_encoder().eval()
+    lengths = torch.tensor([20, 9, 15, 11, 20])
+    x = torch.randn(5, 1, 20)
+    x[torch.arange(20) >= lengths[:, None, None]] = float("nan")
+    torch.manual_seed(7)
+    output = TS2VecMethod()(model, x, torch.zeros(5, dtype=torch.long))
+    torch.manual_seed(7)
+    crops = sample_overlapping_crops(5, 20, lengths=lengths)
+    z1 = model(take_crops(x, crops.view1_starts, crops.view1_length))[:, -crops.overlap :]
+    z2 = model(take_crops(x, crops.view2_starts, crops.view2_length))[:, : crops.overlap]
+    torch.testing.assert_close(output.loss, hierarchical_contrastive_loss(z1, z2))

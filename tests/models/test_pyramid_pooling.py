@@ -101,3 +101,52 @@ def test_spec_carries_the_pyramid_and_checks_the_length() -> None:
     assert encoder.feature_dim == 320 * 15 and encoder(torch.randn(2, 1, 24)).shape == (2, 4800)
     with pytest.raises(ValueError, match="--ts2vec_pyramid 1,16 pools series of 12 timestamps"):
         default_backbone_options("ts2vec", 12, ts2vec_pyramid=[1, 16])
+
+
+def random_mask(batch: int, length: int, minimum: int, generator: torch.Generator) -> torch.Tensor:
+    """A mask ``[B, L]`` with at least ``minimum`` valid timestamps per row, gaps anywhere."""
+    valid = torch.rand(batch, length, generator=generator) < 0.6
+    valid[:, :minimum] = True
+    return valid[:, torch.randperm(length, generator=generator)]
+
+
+@pytest.mark.parametrize("segments", [[1], [1, 2, 4], [3, 1], [5]])
+def test_masked_pooling_pools_each_series_over_its_valid_timestamps(segments: list[int]) -> None:
+    generator = torch.Generator().manual_seed(sum(segments))
+    r = torch.randn(4, 13, 3, dtype=torch.float64)
+    valid = random_mask(4, 13, max(segments), generator)
+    pooled = temporal_pyramid_max(r.masked_fill(~valid[..., None], 1e6), segments, valid=valid)
+    for b in range(4):  # the series' valid timestamps alone, pooled by the loop
+        expected = pyramid_by_hand(r[b, valid[b]].unsqueeze(0), segments)[0]
+        assert torch.equal(pooled[b], expected)
+
+
+def test_masked_pooling_of_padding_all_valid_and_gradient() -> None:
+    r = torch.randn(3, 17, 4)
+    every = torch.ones(3, 17, dtype=torch.bool)
+    assert torch.equal(temporal_pyramid_max(r, [1, 2, 4, 8], valid=every),
+                       temporal_pyramid_max(r, [1, 2, 4, 8]))  # fmt: skip
+    lengths = torch.tensor([17, 8, 11])
+    valid = torch.arange(17) < lengths[:, None]  # padding at the end, as the loaders pad
+    pooled = temporal_pyramid_max(r, [1, 2, 4, 8], valid=valid)
+    for b, n in enumerate(lengths.tolist()):
+        assert torch.equal(pooled[b], temporal_pyramid_max(r[b : b + 1, :n], [1, 2, 4, 8])[0])
+    distinct = torch.randperm(2 * 11 * 3, dtype=torch.float64).reshape(2, 11, 3) / 10
+    gappy = torch.ones(2, 11, dtype=torch.bool)
+    gappy[0, 3], gappy[1, 7:] = False, False
+    assert torch.autograd.gradcheck(
+        lambda x: temporal_pyramid_max(x, [1, 2, 4], valid=gappy), (distinct.requires_grad_(),)
+    )
+
+
+def test_masked_pooling_reads_nothing_on_the_host_and_checks_the_mask() -> None:
+    from contrastlab._host_sync import HostSyncCounter
+
+    r, valid = torch.randn(2, 9, 3), torch.ones(2, 9, dtype=torch.bool)
+    with HostSyncCounter() as syncs:
+        temporal_pyramid_max(r, [1, 2, 4], valid=valid)
+    assert syncs.count == 0, syncs.operations
+    with pytest.raises(ValueError, match=r"valid must be a bool mask \[B, L\] = \[2, 9\]"):
+        temporal_pyramid_max(r, [1], valid=valid[:, :8])
+    with pytest.raises(ValueError, match="valid must be a bool mask"):
+        temporal_pyramid_max(r, [1], valid=valid.float())

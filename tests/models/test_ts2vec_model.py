@@ -82,3 +82,69 @@ def test_input_errors() -> None:
         model(torch.randn(3, 10))
     with pytest.raises(ValueError, match="built for 2 input channels, got 1"):
         model(torch.randn(3, 1, 10))
+
+
+def padded(x: torch.Tensor, extra: int) -> torch.Tensor:
+    """``x [1, C, L]`` followed by ``extra`` NaN timestamps."""
+    return torch.cat([x, torch.full((1, x.shape[1], extra), float("nan"), dtype=x.dtype)], dim=2)
+
+
+@pytest.mark.parametrize("extra", [1, 6, 45])
+def test_padded_series_encodes_as_the_series_alone(extra: int) -> None:
+    model = TS2VecEncoder(3, hidden_dim=8, repr_dim=6, depth=4, pyramid=(1, 2, 4, 8)).double()
+    model.eval()
+    x = torch.randn(1, 3, 29, dtype=torch.float64)
+    others = torch.randn(2, 3, 29 + extra, dtype=torch.float64)
+    batch = torch.cat([others[:1], padded(x, extra), others[1:]])  # the padded series in a batch
+    alone = model(x)[0]
+    outputs = model(batch)
+    together = outputs[1]
+    # Equal to float64 rounding (PyTorch's CPU GELU may round the last bit differently by an
+    # element's position in memory; everything else is exact).
+    torch.testing.assert_close(together[:29], alone, rtol=0, atol=1e-12)
+    assert torch.equal(together[29:], torch.zeros(extra, 6))  # padding: zero representations
+    torch.testing.assert_close(model.encode(batch)[1], model.encode(x)[0], rtol=0, atol=1e-12)
+    torch.testing.assert_close(outputs[[0, 2]], model(others), rtol=0, atol=1e-12)
+    # Zero padding, which the encoder cannot tell from signal, changes the last timestamps.
+    zeros = torch.cat([x, torch.zeros(1, 3, extra, dtype=x.dtype)], dim=2)
+    assert (model(zeros)[0, :29] - alone).abs().max() > 1e-3
+
+
+def test_padded_series_encodes_bitwise_as_alone_with_a_position_free_activation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GELU is the one operation whose CPU rounding depends on where an element lies in memory
+    # (vectorised erf on full SIMD vectors, scalar erf on the tail); with ReLU in its place the
+    # masked network is exact to the last bit.
+    monkeypatch.setattr(torch.nn.functional, "gelu", torch.nn.functional.relu)
+    model = TS2VecEncoder(3, hidden_dim=8, repr_dim=6, depth=4, pyramid=(1, 2, 4)).double()
+    model.eval()
+    x = torch.randn(1, 3, 29, dtype=torch.float64)
+    for extra in (1, 6, 45):
+        batch = torch.cat([torch.randn(1, 3, 29 + extra, dtype=torch.float64), padded(x, extra)])
+        assert torch.equal(model(batch)[1, :29], model(x)[0])
+        assert torch.equal(model.encode(batch)[1], model.encode(x)[0])
+
+
+def test_missing_timestamps_read_as_zeros_in_every_layer() -> None:
+    # A NaN inside the series (any channel) makes the timestamp absent: the result is that of a
+    # network whose every convolution reads zeros there, computed here by hand block by block.
+    model = TS2VecEncoder(2, hidden_dim=5, repr_dim=4, depth=2, dropout=0.0).double().eval()
+    x = torch.randn(2, 2, 17, dtype=torch.float64)
+    x[0, 1, 4] = float("nan")
+    x[1, :, 9:11] = float("nan")
+    present = ~torch.isnan(x).any(dim=1, keepdim=True)  # [B, 1, L]
+    hidden = model.input_projection(torch.nan_to_num(x).transpose(1, 2)).transpose(1, 2) * present
+    for block in model.blocks:
+        inner = torch.nn.functional.gelu(block.conv1(torch.nn.functional.gelu(hidden))) * present
+        residual = hidden if block.residual is None else block.residual(hidden)
+        hidden = (block.conv2(inner) + residual) * present
+    torch.testing.assert_close(model(x), hidden.transpose(1, 2), rtol=0, atol=1e-12)
+
+
+def test_training_mask_keeps_padding_zero() -> None:
+    model = TS2VecEncoder(1, hidden_dim=8, repr_dim=6, depth=2, dropout=0.0).train()
+    x = padded(torch.randn(1, 1, 20), 7).expand(5, 1, 27)
+    assert torch.equal(model(x)[:, 20:], torch.zeros(5, 7, 6))
+    with pytest.raises(ValueError, match="series must be a tensor"):
+        model(torch.randn(3, 20))

@@ -5,6 +5,8 @@ on a bundled UCR set (skipped without the optional aeon extra)."""
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +35,9 @@ def test_ucr_command_on_italy_power_demand(tmp_path: Path, capsys):
     assert main([*args, "--no-tsne", "--no-progress", "--out", str(run_dir)]) == 0
     summary = json.loads((run_dir / "summary.json").read_text())
     assert json.loads(capsys.readouterr().out) == without_provenance(summary)
-    assert summary["series"] == {"official_train": 67, "test": 1029, "length": 24, "classes": 2}
+    assert summary["series"] == {
+        "official_train": 67, "test": 1029, "length": 24, "min_length": 24, "classes": 2,
+    }  # fmt: skip
     assert 50 <= summary["svm"]["test_top1"] <= 100  # even 3 epochs beat chance on this set
     assert 0 <= summary["linear_probe"]["test_top1"] <= 100
     assert (run_dir / "last.pth").is_file() and (run_dir / "training_curves.png").is_file()
@@ -83,7 +87,10 @@ def test_ucr_command_with_ts2vec_on_a_tiny_set(tmp_path: Path, capsys):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert json.loads(capsys.readouterr().out) == without_provenance(summary)
     assert summary["method"] == "ts2vec" and summary["model"] == "ts2vec"
-    assert summary["series"] == {"official_train": 12, "test": 8, "length": 24, "classes": 2}
+    assert summary["series"] == {
+        "official_train": 12, "test": 8, "length": 24, "min_length": 24, "classes": 2,
+    }  # fmt: skip
+    assert summary["normalization"] == "none"
     assert summary["epochs"] == 3  # 12 series in batches of 8: one step per epoch
     assert 0 <= summary["svm"]["test_top1"] <= 100 and summary["svm"]["C"] == HARD_MARGIN_C
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -166,3 +173,74 @@ def test_ts2vec_parts_and_the_weight_average_switch(average: bool):
     assert (method.averaged is not None) == average
     with pytest.raises(ValueError, match="--input raw or standardize"):
         UCRConfig(method="ts2vec", input="fft").validate()
+
+
+def write_unequal_set(folder: Path) -> None:
+    """Two classes told apart by frequency: 12 training and 8 test series of 14 to 32 steps."""
+    rng = np.random.default_rng(1)
+    folder.mkdir()
+    for split, count in (("TRAIN", 12), ("TEST", 8)):
+        labels = np.arange(count) % 2
+        series = []
+        for label in labels:
+            times = np.linspace(0, 2 * np.pi, int(rng.integers(14, 33)))
+            series.append(5 + 3 * np.sin((1 + 2 * label) * times + rng.uniform(0, 6))[None])
+        if split == "TEST":
+            series[0] = series[0][:, :14]  # the shortest series is a test series
+        write_ts_file(folder / f"Uneven_{split}.ts", series, [f"c{v}" for v in labels], "Uneven")
+
+
+def test_ucr_command_with_ts2vec_on_series_of_unequal_length(tmp_path: Path, capsys):
+    write_unequal_set(tmp_path / "data")
+    run_dir = tmp_path / "run"
+    args = ["ucr", "--dataset", "Uneven", "--data", str(tmp_path / "data"), "--method", "ts2vec",
+            "--normalization", "train_zscore", "--iters", "3", "--ts2vec_depth", "2",
+            "--ts2vec_hidden_dim", "8", "--ts2vec_repr_dim", "16", "--probe_epochs", "3",
+            "--ts2vec_pyramid", "1,2,4,16"]  # fmt: skip
+    assert main([*args, "--no-tsne", "--no-progress", "--out", str(run_dir)]) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert json.loads(capsys.readouterr().out) == without_provenance(summary)
+    assert summary["series"] == {
+        "official_train": 12, "test": 8, "length": 32, "min_length": 14, "classes": 2,
+    }  # fmt: skip
+    assert summary["normalization"] == "train_zscore" and math.isfinite(summary["final_loss"])
+    assert 0 <= summary["svm"]["test_top1"] <= 100
+    assert 0 <= summary["linear_probe"]["test_top1"] <= 100
+    # Level 16 cannot cut the shortest series (14 steps): it is no candidate.
+    assert list(summary["pyramid_cv_accuracy"]) == ["1", "1,2", "1,2,4"]
+    checkpoint = load_checkpoint(run_dir / "last.pth")
+    assert checkpoint["model_spec"]["input_length"] == 14  # sized for the shortest series
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], r"'Uneven' has series of unequal length \(14 to 32 timestamps, padded with NaN\): "
+             r"--method simclr \(--model resnet1d\) cannot mask the padding; use --method ts2vec"),
+        (["--method", "ts2vec", "--input", "standardize"],
+         "--input standardize would transform each padded series as a whole; use --input raw"),
+        (["--method", "ts2vec", "--ts2vec_pooling", "fixed", "--ts2vec_pyramid", "1,16"],
+         "--ts2vec_pyramid 1,16 pools series of 14 timestamps into 16 segments"),
+    ],
+)  # fmt: skip
+def test_unequal_lengths_refused_before_anything_is_written(
+    tmp_path: Path, capsys, args: list[str], message: str
+):
+    write_unequal_set(tmp_path / "data")
+    run_dir = tmp_path / "run"
+    command = ["ucr", "--dataset", "Uneven", "--data", str(tmp_path / "data"), *args]
+    assert main([*command, "--no-progress", "--out", str(run_dir)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("contrastlab ucr: error: ")
+    assert re.search(message, error) and not run_dir.exists()
+
+
+def test_cpc_refuses_a_ucr_set_of_unequal_length(tmp_path: Path, capsys):
+    write_unequal_set(tmp_path / "data")
+    run_dir = tmp_path / "run"
+    command = ["cpc", "--source", "ucr", "--dataset", "Uneven", "--data", str(tmp_path / "data")]
+    assert main([*command, "--no-progress", "--out", str(run_dir)]) == 2
+    assert "cpc (its convolutions and GRU read every timestamp) cannot mask the padding" in (
+        capsys.readouterr().err
+    )
+    assert not run_dir.exists()

@@ -98,7 +98,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_config_options(parser, BearingConfig)
     parser.set_defaults(func=_bearing)
 
-    help_text = "CPC pretraining on a signal source, then a linear probe"
+    help_text = (
+        "CPC pretraining on a signal source (cwru, bearing-sim, ucr, or your own recordings: "
+        "--source folder --data DIR), then a linear probe (none with --labels none)"
+    )
     parser = subparsers.add_parser("cpc", help=help_text, description=help_text)
     add_config_options(parser, CPCConfig)
     parser.set_defaults(func=_cpc)

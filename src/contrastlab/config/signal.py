@@ -8,6 +8,7 @@ for time-domain ones (``ucr``: ``resnet1d``).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from collections.abc import Mapping, Set
@@ -15,18 +16,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from contrastlab.config.choices import (
+    BAD_FILE_POLICIES,
     BEARING_SOURCES,
     CWRU_CHANNELS,
+    FOLDER_LABELS,
     HEADS,
     INPUT_REPRESENTATIONS,
     LABEL_SCHEME_NAMES,
     MOTOR_LOADS_HP,
+    RATE_MISMATCH_POLICIES,
+    RECORDING_LAYOUTS,
     SIGNAL_BACKBONES,
     SIGNAL_METHODS,
     SIGNAL_SOURCES,
     SPECTRAL_INPUTS,
     TIMESTAMP_BACKBONES,
     TS2VEC_POOLINGS,
+    UCR_NORMALIZATIONS,
 )
 from contrastlab.config.options import option
 from contrastlab.config.training import MAX_BATCH, TrainConfig
@@ -45,14 +51,80 @@ def auto_backbone(input_name: str, method: str) -> str:
 
 
 def check_source_data(source: str, data: str | None) -> None:
-    """``cwru`` needs a folder (``--data`` or ``$CONTRASTLAB_CWRU_DIR``); bearing-sim reads none."""
+    """The ``--data`` rule of each signal source: ``cwru`` needs a folder (``--data`` or
+    ``$CONTRASTLAB_CWRU_DIR``), ``folder`` needs ``--data``, ``bearing-sim`` reads none (``ucr``:
+    optional, the sets bundled with aeon otherwise)."""
     if source == "cwru" and not data and not os.environ.get(CWRU_DIR_ENV):
         raise ValueError(
             f"--source cwru needs a folder of CWRU .mat files: --data DIR or the {CWRU_DIR_ENV} "
             "environment variable"
         )
+    if source == "folder" and not data:
+        raise ValueError("--source folder needs the folder of recordings: --data DIR")
     if source == "bearing-sim" and data:
         raise ValueError("--source bearing-sim simulates its data: drop --data")
+
+
+@dataclass
+class FolderSourceOptions:
+    """The options of ``--source folder``, a folder of the user's own recordings
+    (:func:`contrastlab.data.signal_folder.load_folder_splits`; ``--window_length`` and
+    ``--stride`` cut its windows). A command's configuration derives from this class as well as
+    from its own base, and calls :meth:`check_folder_options` in its ``check``."""
+
+    sample_rate_hz: float | None = option(
+        None,
+        "folder: sample rate of the recordings in Hz; required unless every file is a .wav "
+        "(then the rate they store, which must agree)",
+        low=0.0,
+        open_low=True,
+        high=1e9,
+    )
+    labels: str = option(
+        "folders",
+        "folder: folders (DIR/<class>/<file>, one sub-folder per class, at least two) | none "
+        "(recordings anywhere under DIR, unlabelled)",
+        choices=FOLDER_LABELS,
+    )
+    variable: str | None = option(
+        None, "folder: the variable of each .mat file that holds the signal"
+    )
+    layout: str | None = option(
+        None,
+        "folder: how a 2-D .npy array (or .mat --variable) is laid out: channels_first [C, T] | "
+        "channels_last [T, C]; without it a 2-D array is refused (a signal is a vector)",
+        choices=RECORDING_LAYOUTS,
+    )
+    on_bad_file: str = option(
+        "error",
+        "folder: a file that cannot be read or fails a check (NaN, flat line, clipping, too "
+        "short): error stops naming it | skip leaves it out with one warning counting them",
+        choices=BAD_FILE_POLICIES,
+    )
+    on_rate_mismatch: str = option(
+        "error",
+        "folder: a .wav whose rate is not --sample_rate_hz: error | resample it to that rate",
+        choices=RATE_MISMATCH_POLICIES,
+    )
+
+    def folder_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``load_folder_splits`` these options set."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(FolderSourceOptions)}
+
+    def check_folder_options(self, source: str) -> None:
+        """Refuse a folder option changed from its default with another ``--source``."""
+        if source == "folder":
+            return
+        changed = [
+            f"--{f.name}"
+            for f in dataclasses.fields(FolderSourceOptions)
+            if getattr(self, f.name) != f.default
+        ]
+        if changed:
+            raise ValueError(
+                f"{', '.join(changed)} appl{'ies' if len(changed) == 1 else 'y'} to --source "
+                f"folder only, not --source {source}"
+            )
 
 
 _METHODS_HELP = (
@@ -355,8 +427,10 @@ class BearingConfig(SignalConfig):
 
 
 @dataclass
-class CPCConfig(SignalConfig):
-    """Options of ``contrastlab cpc`` (the method is CPC)."""
+class CPCConfig(FolderSourceOptions, SignalConfig):
+    """Options of ``contrastlab cpc`` (the method is CPC). ``--source folder`` reads the user's own
+    recordings (:class:`FolderSourceOptions`); with ``--labels none`` there is nothing to probe:
+    the command pretrains on every window and writes the encoder and a summary only."""
 
     method: str = option("cpc", "pretraining method (cpc only)", choices=("cpc",), cli=False)
     input: str = option(
@@ -373,14 +447,14 @@ class CPCConfig(SignalConfig):
     source: str = option(
         "cwru",
         "cwru (CWRU .mat files under --data) | bearing-sim (simulated recordings) | ucr "
-        "(--dataset)",
+        "(--dataset) | folder (your own .npy / .csv / .wav / .mat recordings under --data)",
         choices=SIGNAL_SOURCES,
     )
     data: str | None = option(
         None,
         "cwru: folder of CWRU .mat files (default: $CONTRASTLAB_CWRU_DIR); ucr: folder of "
-        "NAME_TRAIN.ts / NAME_TEST.ts files (default: the sets bundled with aeon); "
-        "bearing-sim: none",
+        "NAME_TRAIN.ts / NAME_TEST.ts files (default: the sets bundled with aeon); folder: the "
+        "folder of recordings; bearing-sim: none",
     )
     dataset: str = option("GunPoint", "UCR set of --source ucr, e.g. GunPoint, ArrowHead")
     loads: list[int] = option(
@@ -388,10 +462,10 @@ class CPCConfig(SignalConfig):
         factory=lambda: [0],
         choices=MOTOR_LOADS_HP,
     )
-    window_length: int = option(2048, "samples per window (cwru, bearing-sim)", low=2,
+    window_length: int = option(2048, "samples per window (cwru, bearing-sim, folder)", low=2,
                                 high=MAX_WINDOW)  # fmt: skip
-    stride: int = option(1024, "samples between window starts (cwru, bearing-sim)", low=1,
-                         high=MAX_WINDOW)  # fmt: skip
+    stride: int = option(1024, "samples between window starts (cwru, bearing-sim, folder)",
+                         low=1, high=MAX_WINDOW)  # fmt: skip
     sim_samples: int = option(
         60_000, "samples per simulated recording (bearing-sim)", low=2, high=1 << 26
     )
@@ -400,9 +474,15 @@ class CPCConfig(SignalConfig):
         low=1, high=100_000,
     )  # fmt: skip
 
+    @property
+    def probes(self) -> bool:
+        """Whether the data have labels to probe (every source but ``folder --labels none``)."""
+        return not (self.source == "folder" and self.labels == "none")
+
     def check(self) -> None:
         super().check()
         check_source_data(self.source, self.data)
+        self.check_folder_options(self.source)
 
 
 # TS2Vec's recipe for --method ts2vec: its encoder, batches of 8 and 200 optimizer steps (the
@@ -424,13 +504,23 @@ class UCRConfig(SignalConfig):
     """Options of ``contrastlab ucr``: one full batch per epoch on these small sets. The
     speed-change and spectral-tilt views model rotating machinery, not UCR series: they are off
     by default (generic views only). ``--method ts2vec`` takes TS2Vec's recipe
-    (:data:`TS2VEC_DEFAULTS`) unless options say otherwise."""
+    (:data:`TS2VEC_DEFAULTS`) unless options say otherwise. Sets of series of unequal length
+    are padded with NaN to the longest; only TS2Vec masks the padding, so they need
+    ``--method ts2vec`` with ``--input raw`` (checked when the set is loaded)."""
 
     dataset: str = option("GunPoint", "UCR / UEA set, e.g. GunPoint, ArrowHead, ItalyPowerDemand")
     data: str | None = option(
         None,
         "folder of NAME_TRAIN.ts / NAME_TEST.ts (or NAME/ inside it); default: the sets "
         "bundled with aeon, others downloaded by aeon",
+    )
+    normalization: str = option(
+        "none",
+        "values fed to the network: none (as stored; the UCR archive stores its univariate "
+        "series z-normalised one by one) | per_series (each series and channel z-scored over "
+        "its own timestamps) | train_zscore (TS2Vec's: each channel z-scored with the mean and "
+        "std of every value of the official training split, applied to train and test)",
+        choices=UCR_NORMALIZATIONS,
     )
     model: str = option("auto", _MODELS_HELP + "else resnet1d", choices=("auto", *SIGNAL_BACKBONES))
     input: str = option(

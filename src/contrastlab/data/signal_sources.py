@@ -18,13 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from contrastlab.config.choices import SIGNAL_SOURCES
+from contrastlab.config.signal import CWRU_DIR_ENV
 from contrastlab.data.splits import DataSplits
-
-# The sources the signal commands offer (``cpc --source`` takes its choices from this tuple);
-# ``folder`` joins them when the commands pass its options (sample_rate_hz, labels, ...).
-SIGNAL_SOURCES = ("cwru", "bearing-sim", "ucr")
-LOADABLE_SIGNAL_SOURCES = (*SIGNAL_SOURCES, "folder")
-CWRU_DIR_ENV = "CONTRASTLAB_CWRU_DIR"
 
 
 def _loader(name: str) -> Callable[..., DataSplits]:
@@ -46,33 +42,17 @@ def _loader(name: str) -> Callable[..., DataSplits]:
     return load_ucr_splits
 
 
-def check_source_data(source: str, data_dir: str | os.PathLike[str] | None) -> None:
-    """The ``--data`` checks of the signal commands: ``cwru`` needs a folder (``--data`` or the
-    ``CONTRASTLAB_CWRU_DIR`` variable), ``folder`` needs ``--data``, ``bearing-sim`` reads none."""
-    if source == "cwru" and not data_dir and not os.environ.get(CWRU_DIR_ENV):
-        raise ValueError(
-            f"--source cwru needs a folder of CWRU .mat files: --data DIR or the {CWRU_DIR_ENV} "
-            "environment variable"
-        )
-    if source == "folder" and not data_dir:
-        raise ValueError("--source folder needs the folder of recordings: --data DIR")
-    if source == "bearing-sim" and data_dir:
-        raise ValueError("--source bearing-sim simulates its data: drop --data")
-
-
 def load_signal_source(
     name: str, data_dir: str | os.PathLike[str] | None = None, **options: Any
 ) -> DataSplits:
-    """Load the signal source ``name`` (one of :data:`LOADABLE_SIGNAL_SOURCES`) as
-    :class:`DataSplits`.
+    """Load the signal source ``name`` (one of
+    :data:`contrastlab.config.choices.SIGNAL_SOURCES`) as :class:`DataSplits`.
 
     ``options`` are passed to the source's loader; an option it does not take raises
     ``ValueError`` listing the ones it does.
     """
-    if name not in LOADABLE_SIGNAL_SOURCES:
-        raise ValueError(
-            f"unknown signal source {name!r}; choose one of {list(LOADABLE_SIGNAL_SOURCES)}"
-        )
+    if name not in SIGNAL_SOURCES:
+        raise ValueError(f"unknown signal source {name!r}; choose one of {list(SIGNAL_SOURCES)}")
     loader = _loader(name)
     accepted = [
         p for p in inspect.signature(loader).parameters if p not in ("data_dir", "extract_path")

@@ -14,20 +14,64 @@ line::
     0.07,0.08,...:0.38,0.46,...:-0.1,0.2,...:Walking <- multivariate: one field per channel
 
 Values are comma-separated; ``?`` (or ``NaN``) is a missing value; labels keep their case (aeon
-lower-cases them). Supported: equal-length series (every channel of every series as long as the
-others), with class labels, without time stamps; anything else raises ``ValueError`` naming the
-file (and the line).
+lower-cases them). Supported: series with class labels, without time stamps. The channels of one
+series are equally long; different series may differ in length (several UCR / UEA sets, e.g.
+PickupGestureWiimoteZ, JapaneseVowels) unless the header says they do not (``@equalLength true``
+or ``@seriesLength N``). Such a set is returned padded with NaN to its longest series, with each
+series' length beside it (:class:`TimeSeriesSet`), as TS2Vec's code pads. Anything else raises
+``ValueError`` naming the file (and the line).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 _BOOLEAN_TAGS = ("timestamps", "missing", "univariate", "equallength")
+
+
+@dataclass(frozen=True)
+class TimeSeriesSet:
+    """Labelled series, padded to the longest: ``series [N, C, L]`` float64 (NaN: missing, and
+    every timestamp ``t >= lengths[i]`` of series ``i``), ``lengths [N]`` int64 (``1 <= lengths[i]
+    <= L``), ``labels [N]`` str."""
+
+    series: np.ndarray
+    lengths: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def equal_length(self) -> bool:
+        """Whether every series has ``L`` timestamps (no padding)."""
+        return bool((self.lengths == self.series.shape[2]).all())
+
+
+def pad_series(
+    series: Sequence[np.ndarray], length: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(padded [N, C, L] float64, lengths [N] int64)`` of series ``[C, L_i]`` (all with the same
+    ``C``): series ``i`` fills ``padded[i, :, :L_i]``, NaN the rest. ``L`` is ``length``, at least
+    the longest ``L_i`` (default: the longest)."""
+    arrays = [np.asarray(values, dtype=np.float64) for values in series]
+    if not arrays or any(a.ndim != 2 or a.shape[1] == 0 for a in arrays):
+        shapes = sorted({a.shape for a in arrays})[:3]
+        raise ValueError(f"pad_series needs one or more [C, L] arrays with L >= 1, got {shapes}")
+    channels = {a.shape[0] for a in arrays}
+    if len(channels) > 1:
+        raise ValueError(f"the series have different channel counts {sorted(channels)}")
+    lengths = np.array([a.shape[1] for a in arrays], dtype=np.int64)
+    longest = int(lengths.max())
+    length = longest if length is None else length
+    if length < longest:
+        raise ValueError(f"cannot pad series of {longest} timestamps to {length}")
+    padded = np.full((len(arrays), channels.pop(), length), np.nan)
+    for row, values in zip(padded, arrays, strict=True):
+        row[:, : values.shape[1]] = values
+    return padded, lengths
 
 
 def _parse_header(path: Path, number: int, line: str, header: dict[str, object]) -> None:
@@ -67,13 +111,13 @@ def _parse_values(path: Path, number: int, field: str) -> list[float]:
     return values
 
 
-def read_ts_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Read a ``.ts`` file: ``(series [N, C, L] float64, labels [N] str)``.
+def read_ts_file(path: str | os.PathLike[str]) -> TimeSeriesSet:
+    """Read a ``.ts`` file as a :class:`TimeSeriesSet` (series padded with NaN to the longest).
 
     Missing values become NaN. Raises ``FileNotFoundError`` for a missing file and ``ValueError``
     for content the module docstring does not cover: no ``@data``, time stamps, no class labels,
-    series or channels of unequal length, a channel count that changes, or a label absent from
-    ``@classLabel``.
+    channels of one series of unequal length, series of unequal length where the header says
+    they are equal, a channel count that changes, or a label absent from ``@classLabel``.
     """
     path = Path(path)
     if not path.is_file():
@@ -112,14 +156,13 @@ def read_ts_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     unknown = sorted(set(labels) - set(declared))
     if unknown:
         raise ValueError(f"{path}: labels {unknown} are not declared in @classLabel {declared}")
-    return np.asarray(series, dtype=np.float64), np.asarray(labels, dtype=str)
+    padded, lengths = pad_series([np.array(channels) for channels in series])
+    return TimeSeriesSet(padded, lengths, np.asarray(labels, dtype=str))
 
 
 def _check_header(path: Path, header: dict[str, object]) -> None:
     if header.get("timestamps"):
         raise ValueError(f"{path}: series with time stamps (@timeStamps true) are not supported")
-    if header.get("equallength") is False:
-        raise ValueError(f"{path}: series of unequal length (@equalLength false) are not supported")
     if header.get("classlabel") is None:
         raise ValueError(
             f"{path}: no class labels (@classLabel true ...): not a classification set"
@@ -133,53 +176,70 @@ def _check_series(
     previous: list[list[list[float]]],
     header: dict[str, object],
 ) -> None:
-    """Same channel count and length as the series before (and as the header says)."""
+    """Same channel count as the series before (and as the header says), channels of one
+    length, and that length the others' where the header says series are equally long."""
     expected_channels = len(previous[0]) if previous else header.get("dimensions")
     if header.get("univariate") and expected_channels is None:
         expected_channels = 1
     if expected_channels is not None and len(channels) != expected_channels:
         raise ValueError(f"{path}:{number}: {len(channels)} channels, expected {expected_channels}")
-    lengths = {len(values) for values in channels}
-    expected_length = len(previous[0][0]) if previous else header.get("serieslength")
-    if len(lengths) > 1 or (expected_length is not None and lengths != {expected_length}):
-        expected = "" if expected_length is None else f", expected {expected_length}"
+    lengths = sorted({len(values) for values in channels})
+    if len(lengths) > 1:
         raise ValueError(
-            f"{path}:{number}: channel lengths {sorted(lengths)}{expected}: series of unequal "
-            "length are not supported"
+            f"{path}:{number}: channel lengths {lengths}: the channels of one series must be "
+            "equally long"
+        )
+    expected_length = header.get("serieslength")
+    if expected_length is None and header.get("equallength") and previous:
+        expected_length = len(previous[0][0])
+    if expected_length is not None and lengths != [expected_length]:
+        raise ValueError(
+            f"{path}:{number}: channel lengths {lengths}, expected {expected_length} (the header "
+            "says every series has that length)"
         )
 
 
 def write_ts_file(
     path: str | os.PathLike[str],
-    series: np.ndarray,
+    series: np.ndarray | Sequence[np.ndarray],
     labels: Sequence[object],
     problem_name: str = "contrastlab",
 ) -> Path:
-    """Write ``series [N, C, L]`` (NaN: missing) with ``labels [N]`` as a ``.ts`` file that
-    :func:`read_ts_file` (and aeon) read back; values use ``repr`` precision. Returns the path."""
-    series = np.asarray(series, dtype=np.float64)
+    """Write labelled series as a ``.ts`` file that :func:`read_ts_file` (and aeon) read back;
+    values use ``repr`` precision. ``series`` is ``[N, C, L]`` (NaN: missing) or a sequence of
+    ``N`` arrays ``[C, L_i]`` of one channel count (series of unequal length: ``@equalLength
+    false``). Returns the path."""
+    if isinstance(series, np.ndarray) and series.ndim == 3:
+        arrays = list(np.asarray(series, dtype=np.float64))
+    elif isinstance(series, np.ndarray):
+        raise ValueError(f"series must be [N, C, L] or a list of [C, L_i], got {series.shape}")
+    else:
+        arrays = [np.asarray(values, dtype=np.float64) for values in series]
     labels = [str(label) for label in labels]
-    if series.ndim != 3 or series.shape[0] == 0 or series.shape[0] != len(labels):
+    if not arrays or len(arrays) != len(labels):
         raise ValueError(
-            f"series must be [N, C, L] with N = len(labels) >= 1, got {series.shape} and "
-            f"{len(labels)} labels"
+            f"series must be [N, C, L] (or N arrays [C, L_i]) with N = len(labels) >= 1, got "
+            f"{len(arrays)} series and {len(labels)} labels"
         )
+    pad_series(arrays)  # the same checks as reading back: [C, L_i] arrays of one channel count
     if any(not label or any(c in label for c in ": \t\n,") for label in labels):
         raise ValueError("labels must be non-empty and free of ':', ',' and white space")
-    channels, length = series.shape[1:]
+    channels = arrays[0].shape[0]
+    lengths = {values.shape[1] for values in arrays}
     classes = sorted(set(labels))
+    missing = any(np.isnan(values).any() for values in arrays)
     lines = [
         f"@problemName {problem_name}",
         "@timeStamps false",
-        f"@missing {str(bool(np.isnan(series).any())).lower()}",
+        f"@missing {str(missing).lower()}",
         f"@univariate {str(channels == 1).lower()}",
         *([f"@dimensions {channels}"] if channels > 1 else []),
-        "@equalLength true",
-        f"@seriesLength {length}",
+        f"@equalLength {str(len(lengths) == 1).lower()}",
+        *([f"@seriesLength {lengths.pop()}"] if len(lengths) == 1 else []),
         f"@classLabel true {' '.join(classes)}",
         "@data",
     ]
-    for values, label in zip(series, labels, strict=True):
+    for values, label in zip(arrays, labels, strict=True):
         fields = [",".join("?" if np.isnan(v) else repr(float(v)) for v in row) for row in values]
         lines.append(":".join([*fields, label]))
     path = Path(path)

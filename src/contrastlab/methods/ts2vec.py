@@ -12,6 +12,12 @@ their common timestamps ``z1, z2 [B, T, D]``, then::
 max-pooling pyramid). Labels are ignored: TS2Vec is self-supervised. Under DDP the instance-wise
 negatives come from the process's own batch. Logged: ``overlap``, the overlap length ``T``.
 
+**Series of unequal length** (padded with NaN, :mod:`contrastlab.data.nan_padding`): the crops
+are drawn inside each series' valid length (the batch's shortest series sets the crop geometry),
+so no view holds padding and the loss sees only real timestamps. The step copies the batch's
+valid lengths ``[B]`` to the host (crop shapes are host integers); a batch without padding draws
+exactly the crops it drew before padding was supported.
+
 **Weight averaging.** TS2Vec encodes with the running average of the weights over all training
 steps (``torch.optim.swa_utils.AveragedModel`` in its code). Given the network at construction,
 the method keeps that average as ``averaged`` (a copy of the network, not trained): before each
@@ -31,6 +37,7 @@ import copy
 import torch
 from torch import nn
 
+from contrastlab.data.nan_padding import valid_lengths
 from contrastlab.data.overlapping_crops import sample_overlapping_crops, take_crops
 from contrastlab.losses.hierarchical import HierarchicalContrastiveLoss
 from contrastlab.methods.contract import StepOutput, TrainingDivergedError, unwrap_model
@@ -84,7 +91,10 @@ class TS2VecMethod(nn.Module):
         if self.training:
             self.update_average(model)
         crops = sample_overlapping_crops(
-            inputs.shape[0], inputs.shape[2], min_overlap=2 ** (self.criterion.temporal_unit + 1)
+            inputs.shape[0],
+            inputs.shape[2],
+            min_overlap=2 ** (self.criterion.temporal_unit + 1),
+            lengths=valid_lengths(inputs).cpu(),  # crop shapes are host integers
         )
         z1 = model(take_crops(inputs, crops.view1_starts, crops.view1_length))
         z2 = model(take_crops(inputs, crops.view2_starts, crops.view2_length))

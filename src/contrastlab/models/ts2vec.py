@@ -16,10 +16,21 @@ AAAI 2022, Sec. 3.1): one representation per timestamp.
    is kept and timestamp ``t`` of the output is aligned with timestamp ``t`` of the input;
 4. dropout (``dropout``, 0.1 in the paper) on the representations.
 
+**Missing and padded timestamps.** A timestamp with a NaN in any channel (the padding of a series
+shorter than the batch's, :mod:`contrastlab.data.nan_padding`, or a missing value) is *absent*:
+its input is zeroed before the projection, and its activations are set to 0 after the projection
+and after every convolution that feeds another one (and in the output), so every convolution reads
+absent timestamps as zeros, exactly as its own zero padding past the end of a series. Hence the
+representations of a series padded at its end equal, on its own timestamps, those of the series
+alone (to the last bit but for PyTorch's CPU GELU, whose rounding of the last bit can depend on
+an element's position in memory), and absent timestamps give zero representations, which
+:meth:`TS2VecEncoder.encode`'s pooling leaves out. (TS2Vec's code zeroes absent timestamps only
+after the projection, so its later layers read the padding's biases.)
+
 :meth:`TS2VecEncoder.encode` is the instance representation: the timestamp representations
-(no mask) max-pooled over time. With ``pyramid = (1,)`` (default) that is the paper's full-series
-encoding, the maximum over all ``L`` timestamps, ``[B, repr_dim]``; ``pyramid = (1, 2, 4, 8)``
-also max-pools each half, quarter and eighth of the series
+(no mask) max-pooled over the series' own timestamps. With ``pyramid = (1,)`` (default) that is
+the paper's full-series encoding, the maximum over all ``L`` timestamps, ``[B, repr_dim]``;
+``pyramid = (1, 2, 4, 8)`` also max-pools each half, quarter and eighth of the series
 (:func:`contrastlab.models.pyramid_pooling.temporal_pyramid_max`), ``[B, 15 repr_dim]``. The
 paper's defaults are ``hidden_dim = 64``, ``repr_dim = 320``, ``depth = 10``,
 ``kernel_size = 3``.
@@ -32,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from contrastlab._checks import check_int
+from contrastlab.data.nan_padding import observed_timestamps
 from contrastlab.models.pyramid_pooling import check_pyramid, temporal_pyramid_max
 from contrastlab.models.resnet1d import check_signal_batch
 
@@ -39,7 +51,9 @@ from contrastlab.models.resnet1d import check_signal_batch
 class DilatedConvBlock(nn.Module):
     """``x [B, in_channels, L] -> [B, out_channels, L]``:
     ``conv2(GELU(conv1(GELU(x)))) + residual(x)``, both convolutions dilated by ``dilation`` with
-    "same" padding; ``residual`` is a 1x1 convolution when ``project`` or the width changes."""
+    "same" padding; ``residual`` is a 1x1 convolution when ``project`` or the width changes.
+    With ``present [B, 1, L]`` (1: a timestamp of the series, 0: absent) the output of ``conv1``
+    and the block's output are multiplied by it (absent timestamps read as zeros)."""
 
     def __init__(
         self,
@@ -58,9 +72,12 @@ class DilatedConvBlock(nn.Module):
         needs_projection = project or in_channels != out_channels
         self.residual = nn.Conv1d(in_channels, out_channels, 1) if needs_projection else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:
         residual = x if self.residual is None else self.residual(x)
-        return self.conv2(F.gelu(self.conv1(F.gelu(x)))) + residual
+        hidden = F.gelu(self.conv1(F.gelu(x)))
+        if present is None:
+            return self.conv2(hidden) + residual
+        return (self.conv2(hidden * present) + residual) * present
 
 
 def _check_options(**options: int) -> None:
@@ -117,7 +134,7 @@ class TS2VecEncoder(nn.Module):
             last = index == len(widths) - 1
             blocks.append(DilatedConvBlock(previous, width, kernel_size, 2**index, project=last))
             previous = width
-        self.blocks = nn.Sequential(*blocks)
+        self.blocks = nn.ModuleList(blocks)
         self.dropout = nn.Dropout(dropout)
         self.feature_dim: int = repr_dim * sum(self.pyramid)
         self.min_input_length: int = 1
@@ -129,17 +146,24 @@ class TS2VecEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: bool | None = None) -> torch.Tensor:
         """``x [B, C, L] -> r [B, L, repr_dim]``; ``mask`` (default: ``self.training``) applies
-        the timestamp mask."""
+        the timestamp mask. Absent (NaN) timestamps give zero rows of ``r`` (module docstring)."""
+        present = observed_timestamps(x)  # [B, L]
+        x = x.masked_fill(~present.unsqueeze(1), 0.0)
         check_signal_batch(type(self).__name__, x, self.in_channels, self.min_input_length)
-        latent = self.input_projection(x.transpose(1, 2))  # [B, L, hidden]
+        keep = present
         if (self.training if mask is None else mask) and self.mask_probability > 0:
-            keep = self.timestamp_mask(latent.shape[0], latent.shape[1], latent.device)
-            latent = latent * keep.unsqueeze(-1).to(latent.dtype)
-        representations = self.blocks(latent.transpose(1, 2)).transpose(1, 2)
-        return self.dropout(representations)
+            keep = keep & self.timestamp_mask(x.shape[0], x.shape[2], x.device)
+        latent = self.input_projection(x.transpose(1, 2))  # [B, L, hidden]
+        hidden = (latent * keep.unsqueeze(-1).to(latent.dtype)).transpose(1, 2)  # [B, hidden, L]
+        present_weights = present.unsqueeze(1).to(hidden.dtype)  # [B, 1, L]
+        for block in self.blocks:
+            hidden = block(hidden, present_weights)
+        return self.dropout(hidden.transpose(1, 2))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Instance representation ``[B, feature_dim]``: the unmasked ``[B, L, repr_dim]``
-        max-pooled over the time segments of ``pyramid`` (series of at least ``max(pyramid)``
-        timestamps)."""
-        return temporal_pyramid_max(self.forward(x, mask=False), self.pyramid)
+        max-pooled over the time segments of ``pyramid``, each series over its own (present)
+        timestamps, of which it needs at least ``max(pyramid)``."""
+        return temporal_pyramid_max(
+            self.forward(x, mask=False), self.pyramid, valid=observed_timestamps(x)
+        )

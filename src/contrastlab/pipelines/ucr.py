@@ -19,6 +19,15 @@ features pool more than the full-series maximum, the SVM is also fitted on that 
 same representations (``svm_full_series_max`` in ``summary.json``): the two differ only in the
 pooling. The UCR sets bundled with aeon load offline
 (GunPoint, ArrowHead, ItalyPowerDemand, ...); aeon is the optional extra ``contrastlab[ucr]``.
+
+``--normalization`` chooses the values the network sees (:mod:`contrastlab.data.ucr`: as stored,
+per series, or TS2Vec's z-score over the official training split). **Series of unequal length**
+are padded with NaN to the longest; TS2Vec's encoder masks the padding (its crops stay inside each
+series, its convolutions and pooling skip the padding), so such a set needs ``--method ts2vec``
+with ``--input raw``. The other models are refused rather than fed zero-padded or resampled
+series: zeros would be read as a flat stretch of signal (and the length of the padding, which
+often differs by class, would become a feature), and resampling would change every series' time
+scale; TS2Vec needs neither. The pyramid's levels must fit the shortest series.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ import torch
 from contrastlab.config.signal import UCRConfig
 from contrastlab.data.signal_sources import load_signal_source
 from contrastlab.data.splits import DataSplits, LabeledTensors
+from contrastlab.data.ucr import require_equal_lengths
 from contrastlab.evaluation.features import encode_splits, extract_features
 from contrastlab.evaluation.linear_probe import linear_probe, probe_splits
 from contrastlab.evaluation.plots import draw_run_figures
@@ -61,8 +71,9 @@ def training_epochs(config: UCRConfig, n_series: int) -> int:
 
 def levels_to_consider(config: UCRConfig, length: int) -> list[int]:
     """``--ts2vec_pyramid``; with ``--ts2vec_pooling cv`` (a choice among its prefixes) only its
-    leading levels of at most ``length`` segments, the prefixes that fit such series. With
-    ``fixed`` every level must fit (the network spec says so otherwise)."""
+    leading levels of at most ``length`` segments (the shortest series' length), the prefixes
+    that fit every series. With ``fixed`` every level must fit (the network spec says so
+    otherwise)."""
     pyramid = list(config.ts2vec_pyramid)
     if config.backbone != "ts2vec" or config.ts2vec_pooling != "cv":
         return pyramid
@@ -113,7 +124,7 @@ def load_ucr(config: UCRConfig) -> tuple[UCRConfig, DataSplits, LabeledTensors]:
     set cannot be evaluated (a validation split without series), before any training."""
     data = load_signal_source(
         "ucr", config.data, dataset=config.dataset, val_fraction=config.val_fraction,
-        seed=config.seed,
+        normalization=config.normalization, seed=config.seed,
     )  # fmt: skip
     if len(data.val) == 0 or len(data.train) == 0:
         raise ValueError(
@@ -122,17 +133,37 @@ def load_ucr(config: UCRConfig) -> tuple[UCRConfig, DataSplits, LabeledTensors]:
             f"{len(data.train) + len(data.val)}; the linear probe needs both (raise or lower "
             "--val_fraction)"
         )
+    check_padding(config, data)
     official_train = LabeledTensors(
         torch.cat([data.train.inputs, data.val.inputs]),
         torch.cat([data.train.labels, data.val.labels]),
     )
-    length = int(data.train.inputs.shape[2])
     config = dataclasses.replace(
         config,
         epochs=training_epochs(config, len(official_train)),
-        ts2vec_pyramid=levels_to_consider(config, length),
+        ts2vec_pyramid=levels_to_consider(config, data.metadata["min_length"]),
     )
+    ucr_network_spec(config, data)  # every level fits the shortest series (else ValueError)
     return config, data, official_train
+
+
+def check_padding(config: UCRConfig, data: DataSplits) -> None:
+    """A set of unequal lengths (NaN padding) needs ``--method ts2vec`` and ``--input raw``
+    (module docstring); ValueError otherwise."""
+    if config.method != "ts2vec":
+        require_equal_lengths(data, f"--method {config.method} (--model {config.backbone})")
+    elif config.input != "raw" and not data.metadata["equal_length"]:
+        raise ValueError(
+            f"UCR data set {config.dataset!r} has series of unequal length, padded with NaN: "
+            f"--input {config.input} would transform each padded series as a whole; use --input "
+            "raw (with --normalization per_series for series standardised one by one)"
+        )
+
+
+def ucr_network_spec(config: UCRConfig, data: DataSplits) -> dict[str, Any]:
+    """The encoder's spec for ``data``'s series, sized for the shortest one (TS2Vec's encoder
+    takes any length; the pyramid's levels must fit the shortest series)."""
+    return network_spec(config, int(data.train.inputs.shape[1]), data.metadata["min_length"])
 
 
 def pretrain_ucr(
@@ -141,8 +172,7 @@ def pretrain_ucr(
     """Load ``config.dataset`` and pretrain ``config.method`` on its official training series
     (labels unused by the self-supervised methods), checkpoints in ``run_dir`` (claimed)."""
     config, data, official_train = load_ucr(config)
-    length = int(data.train.inputs.shape[2])
-    spec = network_spec(config, int(data.train.inputs.shape[1]), length)
+    spec = ucr_network_spec(config, data)
     encoder, fit_result = pretrain_encoder(
         config, official_train, spec, run_dir, checkpoint_extra={"class_names": data.class_names},
         resume_checkpoint=resume_checkpoint,
@@ -200,10 +230,12 @@ def _pretrain_and_evaluate(
         "method": config.method,
         "model": config.backbone,
         "input": config.input,
+        "normalization": config.normalization,
         "series": {
             "official_train": len(official_train),
             "test": len(data.test),
-            "length": int(data.train.inputs.shape[2]),
+            "length": data.metadata["length"],
+            "min_length": data.metadata["min_length"],
             "classes": data.num_classes,
         },
         "epochs": config.epochs,
