@@ -126,3 +126,23 @@ def test_padded_step_equals_the_loss_on_crops_drawn_within_the_lengths() -> None
     z1 = model(take_crops(x, crops.view1_starts, crops.view1_length))[:, -crops.overlap :]
     z2 = model(take_crops(x, crops.view2_starts, crops.view2_length))[:, : crops.overlap]
     torch.testing.assert_close(output.loss, hierarchical_contrastive_loss(z1, z2))
+
+
+def test_a_diverged_ts2vec_loss_advises_adamw_not_a_temperature(tmp_path) -> None:
+    """The loop's divergence message takes the method's advice: TS2Vec has no --temp."""
+    from contrastlab.config.training import TrainConfig
+    from contrastlab.data.splits import LabeledTensors
+    from contrastlab.training.loop import fit
+
+    class NaNLoss(TS2VecMethod):
+        def forward(self, model, inputs, labels):
+            output = super().forward(model, inputs, labels)
+            output.loss = output.loss * float("nan")
+            return output
+
+    train = LabeledTensors(torch.randn(8, 1, 32), torch.zeros(8, dtype=torch.long))
+    encoder = TS2VecEncoder(1, hidden_dim=4, repr_dim=4, depth=1)
+    config = TrainConfig(epochs=1, batch_size=8, progress=False)
+    with pytest.raises(TrainingDivergedError, match="--optimizer adamw") as error:
+        fit(encoder, NaNLoss(), train, config, tmp_path)
+    assert "--temp" not in str(error.value)

@@ -42,6 +42,12 @@ from contrastlab.data.overlapping_crops import sample_overlapping_crops, take_cr
 from contrastlab.losses.hierarchical import HierarchicalContrastiveLoss
 from contrastlab.methods.contract import StepOutput, TrainingDivergedError, unwrap_model
 
+ADAMW_ADVICE = (
+    "lower --learning_rate, or train with TS2Vec's own optimizer (--optimizer adamw "
+    "--learning_rate 0.001 --weight_decay 0.01 --lr_decay_rate 1), which copes with inputs of "
+    "large or spiky values (or use --precision 32)"
+)
+
 
 class TS2VecMethod(nn.Module):
     """``loss = hierarchical contrast of two overlapping crops`` (see the module docstring).
@@ -56,7 +62,12 @@ class TS2VecMethod(nn.Module):
         alpha: weight of the instance-wise term (``1 - alpha``: temporal term).
         temporal_unit: first pyramid level with a temporal term; crops overlap on at least
             ``2^(temporal_unit + 1)`` timestamps.
+
+    ``divergence_advice``: what the training loop suggests when the loss diverges (TS2Vec has
+    no temperature; its own optimizer is AdamW).
     """
+
+    divergence_advice = ADAMW_ADVICE
 
     def __init__(
         self, average_of: nn.Module | None = None, alpha: float = 0.5, temporal_unit: int = 0
@@ -110,10 +121,7 @@ class TS2VecMethod(nn.Module):
             # Unnormalised representations blow up first when the learning rate is too high.
             if not bool(torch.isfinite(z).all()):
                 raise TrainingDivergedError(
-                    f"the TS2Vec representations of {name} became NaN or inf: lower "
-                    "--learning_rate, or train with TS2Vec's own optimizer (--optimizer adamw "
-                    "--learning_rate 0.001 --weight_decay 0.01 --lr_decay_rate 1), which copes "
-                    "with inputs of large or spiky values (or use --precision 32)"
+                    f"the TS2Vec representations of {name} became NaN or inf: {ADAMW_ADVICE}"
                 )
         loss = self.criterion(z1[:, -crops.overlap :], z2[:, : crops.overlap])
         return StepOutput(
