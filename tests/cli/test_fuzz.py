@@ -65,6 +65,11 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for split in ("TRAIN", "TEST"):  # two series per class: nothing left to validate on
         write_ts_file(ucr / f"Tiny_{split}.ts", series, ["a", "a", "b", "b"], "Tiny")
     paths["ucr"] = ucr
+    binary = folder / "binary_ts"
+    binary.mkdir()
+    for split in ("TRAIN", "TEST"):
+        (binary / f"Bin_{split}.ts").write_bytes(b"\x00\xff\xfe@data")
+    paths["binary_ts"] = binary
     return paths
 
 
@@ -106,6 +111,7 @@ def _cases(run: Path, files: dict[str, Path]) -> list[tuple[list[str], str]]:
         (["linear", "--out", fresh], "--ckpt PATH is required"),
         (["knn", "--ckpt", str(run / "last.pth"), "--model", "resnet18"], "unrecognized"),
         (["ucr", "--data", str(files["ucr"]), "--dataset", "Tiny", "--out", fresh], "validation"),
+        (["ucr", "--data", str(files["binary_ts"]), "--dataset", "Bin", "--out", fresh], "Bin_"),
         (["cpc", "--source", "cwru", "--out", fresh], "--data"),
         (["bearing", "--channels", "DE,XX", "--data", fresh, "--out", fresh], "--channels"),
         (["plot", fresh], "no metrics.jsonl"),
@@ -157,3 +163,17 @@ def test_overwrite_replaces_the_old_run_and_stale_files_go(tmp_path: Path) -> No
     names = {path.name for path in run.iterdir()}
     assert ".last.pth.abc123.tmp" not in names and LOCK_NAME not in names
     assert "ckpt_epoch_1.pth" not in names  # the old run's files are gone
+
+
+def test_the_run_records_where_it_came_from(run_dir: Path) -> None:
+    """summary.json and config.yaml carry the provenance; config.yaml still loads as --config."""
+    import json
+
+    from contrastlab.config import PretrainConfig, build_config, read_yaml
+
+    provenance = json.loads((run_dir / "summary.json").read_text())["provenance"]
+    assert set(provenance) >= {"contrastlab", "git_commit", "torch", "device", "seed", "threads"}
+    assert provenance["command"].startswith("contrastlab ") and provenance["seed"] == 0
+    text = (run_dir / "config.yaml").read_text()
+    assert text.startswith("# contrastlab: ") and "# command: " in text
+    assert build_config(PretrainConfig, read_yaml(run_dir / "config.yaml")).epochs == 2

@@ -126,27 +126,32 @@ def read_ts_file(path: str | os.PathLike[str]) -> TimeSeriesSet:
     series: list[list[list[float]]] = []
     labels: list[str] = []
     in_data = False
-    with path.open(encoding="utf-8") as stream:
-        for number, raw_line in enumerate(stream, start=1):
-            line = raw_line.strip()
-            if not line or line.startswith(("#", "%")):
-                continue
-            if not in_data:
-                if not line.startswith("@"):
-                    raise ValueError(f"{path}:{number}: expected an @tag line before @data")
-                if line.lower() == "@data":
-                    in_data = True
-                    _check_header(path, header)
-                else:
-                    _parse_header(path, number, line, header)
-                continue
-            *fields, label = line.split(":")
-            if not fields:
-                raise ValueError(f"{path}:{number}: expected values followed by ':label'")
-            channels = [_parse_values(path, number, field) for field in fields]
-            _check_series(path, number, channels, series, header)
-            series.append(channels)
-            labels.append(label.strip())
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a UTF-8 text .ts file (a binary file?)") from None
+    if "\x00" in text:
+        raise ValueError(f"{path} is not a text .ts file (it holds NUL bytes)")
+    for number, raw_line in enumerate(text.splitlines(), start=1):
+        line = raw_line.strip()
+        if not line or line.startswith(("#", "%")):
+            continue
+        if not in_data:
+            if not line.startswith("@"):
+                raise ValueError(f"{path}:{number}: expected an @tag line before @data")
+            if line.lower() == "@data":
+                in_data = True
+                _check_header(path, header)
+            else:
+                _parse_header(path, number, line, header)
+            continue
+        *fields, label = line.split(":")
+        if not fields:
+            raise ValueError(f"{path}:{number}: expected values followed by ':label'")
+        channels = [_parse_values(path, number, field) for field in fields]
+        _check_series(path, number, channels, series, header)
+        series.append(channels)
+        labels.append(label.strip())
     if not in_data:
         raise ValueError(f"{path}: no @data line")
     if not series:
