@@ -188,11 +188,9 @@ def read_images(
 
 
 def warn_skipped(files: list[str], root: Path | str) -> None:
-    """One warning for unreadable image files that were left out: their count and names."""
+    """One warning for unreadable files that were left out: their count and names."""
     shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
-    warnings.warn(
-        f"skipped {len(files)} unreadable image file(s) under {root}: {shown}", stacklevel=3
-    )
+    warnings.warn(f"skipped {len(files)} unreadable file(s) under {root}: {shown}", stacklevel=3)
 
 
 def load_image_folder(

@@ -140,16 +140,18 @@ def resized_batches(
     indices: Sequence[int] | None = None,
     progress: bool = False,
     bad_files: BadFileLog | None = None,
+    channels: int = 3,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """The images of ``listing`` (those at ``indices``, default all) in order, each resized to
     ``size x size``, in batches ``(images uint8 [b, C, size, size], labels [b], file indices
     [b])``, decoded by ``workers`` processes. Unreadable files raise or are left out as
     ``on_bad_file`` says; the skipped ones are recorded in ``bad_files`` when given, else warned
-    about once, at the end."""
+    about once, at the end. ``channels``: 3 (RGB) or 1 (grayscale)."""
     check_int("batch_size", batch_size)
     order = list(range(len(listing))) if indices is None else [int(i) for i in indices]
     batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-    loader = make_loader(ResizedImages(listing, size), batches, collate_resized, workers)
+    dataset = ResizedImages(listing, size, channels)
+    loader = make_loader(dataset, batches, collate_resized, workers)
     log = BadFileLog(on_bad_file, listing.root) if bad_files is None else bad_files
     stream = loader_batches(loader)
     for images, labels, found, bad in tqdm(
