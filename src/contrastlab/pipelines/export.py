@@ -133,13 +133,13 @@ def run_onnx(model_bytes: bytes, inputs: torch.Tensor) -> np.ndarray:
 
 def torchscript_bytes(network: nn.Module, example: torch.Tensor) -> bytes:
     """``network`` traced on ``example`` (``torch.jit.trace``) and saved."""
-    try:
-        with _quiet_exporters():
+    with _quiet_exporters():
+        try:
             traced = torch.jit.trace(network, (example,), check_trace=False)
-    except Exception as error:  # the tracer raises RuntimeError and others
-        raise ValueError(f"cannot trace to TorchScript: {_first_line(error)}") from error
-    stream = io.BytesIO()
-    torch.jit.save(traced, stream)
+        except Exception as error:  # the tracer raises RuntimeError and others
+            raise ValueError(f"cannot trace to TorchScript: {_first_line(error)}") from error
+        stream = io.BytesIO()
+        torch.jit.save(traced, stream)
     return stream.getvalue()
 
 
