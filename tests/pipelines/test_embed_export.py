@@ -150,7 +150,7 @@ def test_export_an_image_encoder_to_onnx_and_torchscript(image_run, tmp_path: Pa
         summary = json.loads((out / "summary.json").read_text())
         assert summary["input"]["shape"] == ["batch" if dynamic else 2, 3, 8, 8]
         if not dynamic:
-            with pytest.raises(Exception, match="(?i)dimension|shape"):  # fixed batch: 2 only
+            with pytest.raises(Exception, match=r"(?i)dimension|shape"):  # fixed batch: 2 only
                 session.run(None, {"images": torch.rand(3, 3, 8, 8).numpy()})
 
 
@@ -194,7 +194,8 @@ def test_embed_recordings_window_by_window(signal_run, tmp_path: Path) -> None:
     assert files == ["fault/r2.npy", "fault/r2.npy", "fault/r3.npy", "ok/r1.npy", "ok/r1.npy",
                      "ok/r1.npy"]  # fmt: skip
     assert starts.tolist() == [0, 64, 0, 0, 64, 128]
-    windows = np.stack([np.load(data / f)[s : s + WINDOW] for f, s in zip(files, starts)])
+    pairs = zip(files, starts, strict=True)
+    windows = np.stack([np.load(data / name)[start : start + WINDOW] for name, start in pairs])
     standardised = (windows[:, None] - normalization["mean"][0]) / normalization["std"][0]
     with torch.no_grad():
         expected = classifier.encoder(torch.from_numpy(standardised).float())
@@ -268,8 +269,8 @@ def test_a_signal_pretraining_checkpoint(tmp_path: Path) -> None:
     spec = make_spec("resnet1d", "raw", 1, WINDOW, feat_dim=8)
     network = build_projection_network(spec).eval()
     checkpoint = tmp_path / "last.pth"
-    save_checkpoint(checkpoint, {"model": network.state_dict(), "model_spec": spec,
-                                 "kind": "signal-simclr", "config": {"method": "simclr"}})  # fmt: skip
+    state = {"model": network.state_dict(), "model_spec": spec, "kind": "signal-simclr"}
+    save_checkpoint(checkpoint, {**state, "config": {"method": "simclr"}})
     data = tmp_path / "data" / "x"
     data.mkdir(parents=True)
     np.save(data / "a.npy", np.random.default_rng(1).normal(size=WINDOW * 2))
