@@ -127,5 +127,5 @@ def test_bad_folders_are_one_line_errors_and_write_nothing(
     error = _refused(capsys, tmp_path, "--data_folder", str(images), "--workers", "0")
     assert "cannot read image" in error and "corrupt.jpg" in error  # --on_bad_file error
     error = _refused(capsys, tmp_path, "--data_folder", str(images), "--linear",
-                     "--on_bad_file", "skip")  # fmt: skip
+                     "--on_bad_file", "skip", "--workers", "0")  # fmt: skip
     assert "--linear needs labelled evaluation images" in error

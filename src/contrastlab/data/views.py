@@ -81,7 +81,7 @@ class GivenViews(nn.Module):
             raise ValueError(
                 f"transform changed the batch size from {flat.shape[0]} to {out.shape[0]}"
             )
-        return out.view(batch, self.n_views, *out.shape[1:])
+        return out.unflatten(0, (batch, self.n_views))
 
     def extra_repr(self) -> str:
         return f"n_views={self.n_views}"

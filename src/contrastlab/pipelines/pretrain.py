@@ -97,7 +97,7 @@ def _streamed_batches(
 
 
 def _method(
-    config: PretrainConfig, model: nn.Module, augment: nn.Module, given_views: bool
+    config: PretrainConfig, model: nn.Module, augment: nn.Module, given_views: bool = False
 ) -> nn.Module:
     """The "views -> loss" method of ``config.method`` for ``model`` (built and initialised);
     ``given_views``: the batches hold the views (streamed folders)."""
