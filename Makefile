@@ -11,7 +11,7 @@ RUN_DIR ?= runs/digits-supcon
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,export,parquet]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -23,7 +23,7 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 
-_COMMAND_MODULES: tuple[str, ...] = ("image", "signal", "data")
+_COMMAND_MODULES: tuple[str, ...] = ("image", "signal", "data", "deploy")
 
 
 class _Parser(argparse.ArgumentParser):

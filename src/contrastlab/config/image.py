@@ -27,6 +27,9 @@ from contrastlab.config.training import MAX_BATCH, RunOptions, TrainConfig
 
 CIFAR_TRAIN_IMAGES = 50_000
 MAX_IMAGE_SIZE = 2048
+FOLDER_LABELS = ("folders", "none")  # contrastlab.data.image_folder.LABEL_MODES
+BAD_FILE_POLICIES = ("error", "skip")
+MAX_WORKERS = 256
 
 # The digits recipe (configs/digits_supcon.yaml, configs/digits_simclr.yaml): a small CNN on the
 # 8x8 digits upsampled to 16x16, one thread (a small CNN runs best on one thread per process).
@@ -70,7 +73,8 @@ class ImageData(Config):
     dataset: str | None = option(
         "digits",
         "digits (scikit-learn's bundled 8x8 digits) | cifar10 | cifar100 | folder "
-        "(<class>/<image> under --data_folder)",
+        "(<class>/<image> under --data_folder; pretrain also reads any tree of images with "
+        "--labels none)",
         choices=IMAGE_SOURCES,
     )
     data_folder: str | None = option(
@@ -194,6 +198,41 @@ class PretrainConfig(ImageTrainConfig):
     linear_batch_size: int = option(
         256, "batch size of the --linear classifier", low=1, high=MAX_BATCH
     )
+    labels: str = option(
+        "folders",
+        "folder: folders (<class>/<image>, the class is the sub-folder) | none (every image "
+        "anywhere under --data_folder, no labels: --method simclr or moco)",
+        choices=FOLDER_LABELS,
+    )
+    eval_folder: str | None = option(
+        None,
+        "folder: a labelled <class>/<image> folder for the kNN monitor and --linear (split "
+        "into train / val / test with --seed); then every image of --data_folder trains. "
+        "Without it a labelled folder held in memory is split for both, a streamed or "
+        "unlabelled one has no kNN monitor",
+    )
+    in_memory_mb: int = option(
+        1024,
+        "folder: hold the set in memory, each image resized to --size, when files x 3 x size^2 "
+        "bytes fit in this many MiB; else stream it: --workers processes decode the files and "
+        "cut the random resized crops at full resolution (0: always stream)",
+        low=0,
+        high=1 << 30,
+    )
+    workers: int = option(
+        4,
+        "folder, streamed: DataLoader worker processes decoding images (0: the main process); "
+        "memory stays near workers x 2 x batch images",
+        low=0,
+        high=MAX_WORKERS,
+    )
+    on_bad_file: str = option(
+        "error",
+        "folder: an unreadable image file stops the run with an error naming it (error) or is "
+        "left out (skip: streamed, replaced by the next readable file; one warning counts and "
+        "names them, and summary.json lists them)",
+        choices=BAD_FILE_POLICIES,
+    )
 
     @classmethod
     def preset(cls, chosen: Mapping[str, Any], given: Set[str]) -> dict[str, Any]:
@@ -209,6 +248,18 @@ class PretrainConfig(ImageTrainConfig):
             raise ValueError(
                 "--moco_bn_splits > 1 needs --moco_shuffle_bn (the parts are of a shuffled batch)"
             )
+        if self.dataset != "folder" and (self.labels != "folders" or self.eval_folder):
+            raise ValueError("--labels and --eval_folder apply to --dataset folder")
+        if self.labels == "none":
+            if self.method == "supcon" or self.moco_supervised:
+                raise ValueError(
+                    "--labels none: supcon and --moco_supervised need class labels; use "
+                    "--method simclr or moco, or a <class>/<image> folder with --labels folders"
+                )
+            if self.linear and not self.eval_folder:
+                raise ValueError(
+                    "--linear needs labelled images: give --eval_folder DIR (<class>/<image>)"
+                )
         if self.moco_bn_splits > self.batch_size:
             raise ValueError(
                 f"--moco_bn_splits {self.moco_bn_splits} cannot split a batch of "

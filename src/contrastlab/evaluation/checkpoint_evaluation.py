@@ -31,42 +31,53 @@ from contrastlab.evaluation.knn import knn_accuracy
 from contrastlab.evaluation.linear_probe import linear_probe, probe_splits
 from contrastlab.evaluation.plots import plot_tsne
 from contrastlab.models.image_network import (
+    build_ce_network,
     build_pretrain_network,
     check_images_fit,
     supcontrast_spec,
 )
-from contrastlab.models.supcon_resnet import SupConResNet
+from contrastlab.models.supcon_resnet import SupCEResNet, SupConResNet
 from contrastlab.training.checkpoint import load_checkpoint
 from contrastlab.training.devices import resolve_device
 from contrastlab.training.run_directory import atomic_write_text
 
+_KIND_NAMES = {
+    "supcon": "image pretraining checkpoints (contrastlab pretrain, or SupContrast's main_supcon)",
+    "ce": "cross-entropy checkpoints (contrastlab ce)",
+}
+
 
 def load_pretrained_image_network(
-    path: str | os.PathLike[str], device: torch.device | str = "cpu"
-) -> tuple[SupConResNet, dict[str, Any], dict[str, Any]]:
-    """Rebuild the pretrained network of a contrastlab or SupContrast checkpoint.
+    path: str | os.PathLike[str],
+    device: torch.device | str = "cpu",
+    kinds: tuple[str, ...] = ("supcon",),
+) -> tuple[SupConResNet | SupCEResNet, dict[str, Any], dict[str, Any]]:
+    """Rebuild the network of a contrastlab or SupContrast image checkpoint.
 
-    Returns the network (eval mode, on ``device``), its spec and the options it was pretrained
-    with (the checkpoint's ``config``; empty when it holds none). Raises ValueError for a
-    checkpoint of another kind (a cross-entropy run, a signal run) or weights that do not fit.
+    Returns the network (eval mode, on ``device``), its spec and the options it was trained with
+    (the checkpoint's ``config``; empty when it holds none). ``kinds`` are the checkpoint kinds
+    accepted: ``"supcon"`` (``contrastlab pretrain``, SupContrast's main_supcon: encoder +
+    projection head, :class:`SupConResNet`) and ``"ce"`` (``contrastlab ce``: encoder +
+    classifier, :class:`SupCEResNet`). Raises ValueError for a checkpoint of another kind (e.g. a
+    signal run) or weights that do not fit.
     """
     checkpoint = load_checkpoint(path, map_location="cpu")
     options = checkpoint.get("config") or {}
-    kind = checkpoint.get("kind")
-    if kind is not None and kind != "supcon":
-        raise ValueError(
-            f"{path} is a {kind!r} checkpoint; linear and knn evaluate image pretraining "
-            "checkpoints (contrastlab pretrain, or SupContrast's main_supcon)"
-        )
+    kind = checkpoint.get("kind") or "supcon"
+    if kind not in kinds:
+        accepted = " or ".join(_KIND_NAMES[k] for k in kinds)
+        raise ValueError(f"{path} is a {kind!r} checkpoint; this command takes {accepted}")
     spec = checkpoint.get("model_spec") or supcontrast_spec(options)
     if not isinstance(spec, dict) or "model" not in spec:
         raise ValueError(f"{path} holds no image network spec (model_spec)")
-    model = build_pretrain_network(spec)
+    model = build_ce_network(spec) if kind == "ce" else build_pretrain_network(spec)
     try:
         model.load_state_dict(checkpoint["model"])
     except RuntimeError as error:
+        network = "cross-entropy" if kind == "ce" else "SupCon"
         raise ValueError(
-            f"{path} does not hold a {spec['model']} SupCon network: {str(error).splitlines()[0]}"
+            f"{path} does not hold a {spec['model']} {network} network: "
+            f"{str(error).splitlines()[0]}"
         ) from error
     return model.to(device).eval(), spec, options
 
@@ -112,6 +123,21 @@ class EvaluationSetup:
         )
 
 
+def _default_folder(ckpt: str, spec: dict[str, Any]) -> str | None:
+    """The folder a checkpoint is evaluated on by default: its pretraining's ``--eval_folder``
+    when it had one, else its training folder unless that was unlabelled or streamed (too large
+    to hold in memory): then ValueError asking for ``--data_folder``."""
+    if spec.get("eval_folder"):
+        return spec["eval_folder"]
+    if spec.get("labels") == "none" or spec.get("streamed"):
+        what = "unlabelled images" if spec.get("labels") == "none" else "a streamed folder"
+        raise ValueError(
+            f"{ckpt} was pretrained on {what} without --eval_folder: give --data_folder DIR, a "
+            "labelled <class>/<image> folder to evaluate on"
+        )
+    return spec.get("data_folder")
+
+
 def load_for_evaluation(
     config: CheckpointEvaluation, data: DataSplits | None = None
 ) -> EvaluationSetup:
@@ -133,7 +159,7 @@ def load_for_evaluation(
             if same_data
             else config.val_size
         )
-        folder = config.data_folder or (spec.get("data_folder") if same_data else None)
+        folder = config.data_folder or (_default_folder(config.ckpt, spec) if same_data else None)
         data = load_image_source(
             dataset,
             data_dir=folder,

@@ -11,7 +11,7 @@ from torch import nn
 
 from contrastlab._checks import check_choice
 from contrastlab.collectives import gather_no_grad, gather_with_grad
-from contrastlab.data.views import MultiView
+from contrastlab.data.views import view_maker
 from contrastlab.losses.supcon import supcon_loss
 from contrastlab.methods.contract import StepOutput
 
@@ -30,6 +30,10 @@ class ContrastiveViewsMethod(nn.Module):
             over (NT-Xent proper would use base_temperature = temperature).
         n_views: views per sample.
         memory: the loss's memory mode ('auto', 'dense', 'blocked').
+        given_views: the batches hold their views already, ``inputs [B, n_views, ...]`` (e.g.
+            crops cut by DataLoader workers, :mod:`contrastlab.data.image_stream`), and
+            ``augment`` is applied to each (:class:`~contrastlab.data.views.GivenViews`); else
+            ``inputs [B, ...]`` and the views are ``n_views`` draws of ``augment``.
     """
 
     def __init__(
@@ -40,10 +44,11 @@ class ContrastiveViewsMethod(nn.Module):
         n_views: int = 2,
         base_temperature: float | None = None,
         memory: str = "auto",
+        given_views: bool = False,
     ) -> None:
         super().__init__()
         check_choice("method", method, VIEW_METHODS)
-        self.views = MultiView(augment, n_views=n_views)
+        self.views = view_maker(augment, n_views, given_views)
         self.method = method
         self.temperature = temperature
         self.base_temperature = 0.07 if base_temperature is None else base_temperature

@@ -38,7 +38,7 @@ from torch import nn
 from contrastlab._checks import check_choice, check_int, check_temperature
 from contrastlab._device_checks import require
 from contrastlab.collectives import gather_no_grad
-from contrastlab.data.views import MultiView
+from contrastlab.data.views import view_maker
 from contrastlab.losses._logsumexp import MEMORY_MODES
 from contrastlab.losses.info_nce import info_nce
 from contrastlab.losses.supervised_queue import supervised_queue_loss
@@ -66,6 +66,9 @@ class MoCoMethod(nn.Module):
             ranks; in one process it takes effect with ``bn_splits`` > 1.
         bn_splits: in one process, encode the shuffled key batch in this many parts (each part
             is one batch-norm batch, as on that many GPUs).
+        given_views: the batches hold their two views already, ``inputs [B, 2, ...]`` (crops cut
+            by DataLoader workers), and ``augment`` is applied to each; else ``inputs [B, ...]``
+            and the views are two draws of ``augment``.
 
     Shapes: ``forward(model, inputs [B, ...], labels [B]) -> StepOutput`` with ``loss`` the mean
     over the B queries and ``metrics['train_top1']`` the percentage of queries whose own key scores
@@ -86,6 +89,7 @@ class MoCoMethod(nn.Module):
         seed: int = 0,
         shuffle_bn: bool = True,
         bn_splits: int = 1,
+        given_views: bool = False,
     ) -> None:
         super().__init__()
         sizes = (("feature_dim", feature_dim), ("queue_size", queue_size), ("bn_splits", bn_splits))
@@ -97,7 +101,7 @@ class MoCoMethod(nn.Module):
             raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
         check_temperature("temperature", temperature)
         check_choice("memory", memory, MEMORY_MODES)
-        self.views = MultiView(augment, n_views=2)
+        self.views = view_maker(augment, 2, given_views)
         self.key_encoder = copy.deepcopy(unwrap_model(encoder))
         for parameter in self.key_encoder.parameters():
             parameter.requires_grad_(False)
