@@ -66,7 +66,9 @@ def check_float_tensor(
             raise ValueError(f"{name} must be {shapes}, got shape {tuple(tensor.shape)}")
     if tensor.numel() == 0:
         raise ValueError(f"{name} is empty (shape {tuple(tensor.shape)})")
-    if values and _values_checked.get():
+    # Traced code (torch.compile, torch.export / ONNX) cannot read a value; data is checked
+    # where it is loaded.
+    if values and _values_checked.get() and not torch.compiler.is_compiling():
         check_finite(name, tensor)
 
 

@@ -194,9 +194,27 @@ class CountingCrossEntropy(nn.Module):
         return StepOutput(F.cross_entropy(logits, labels), {"top1": top1}, len(labels))
 
 
-def test_training_steps_do_not_wait_for_the_device(tmp_path: Path, monkeypatch):
+def _signal_simclr():
+    """A bearing-style SimCLR step: physical and generic views, FFT front-end, band MLP."""
+    from contrastlab.data.signal_views import signal_views_augment
+    from contrastlab.methods import ContrastiveViewsMethod
+    from contrastlab.models.signal_spec import build_projection_network, make_spec
+
+    torch.manual_seed(0)
+    network = build_projection_network(make_spec("mlp", "fft", 1, 256, feat_dim=8))
+    method = ContrastiveViewsMethod(signal_views_augment(256), method="simclr", temperature=0.5)
+    data = LabeledTensors(torch.randn(128, 1, 256), torch.zeros(128, dtype=torch.long))
+    return network, method, data
+
+
+def _classification():
+    return make_model(), CountingCrossEntropy(), make_data(128)
+
+
+@pytest.mark.parametrize("setup", [_classification, _signal_simclr])
+def test_training_steps_do_not_wait_for_the_device(setup, tmp_path: Path, monkeypatch):
     """Between two reads (every --print_freq steps) a step never synchronises: schedule, batch,
-    forward, backward, optimizer and the running sums all stay on the device."""
+    views, forward, loss, backward, optimizer and the running sums all stay on the device."""
     from contrastlab._host_sync import HostSyncCounter
     from contrastlab.training import loop
 
@@ -214,8 +232,9 @@ def test_training_steps_do_not_wait_for_the_device(tmp_path: Path, monkeypatch):
     counters.append(HostSyncCounter())
     counters[-1].__enter__()
     try:
-        fit(make_model(), CountingCrossEntropy(), make_data(128), config(epochs=1, batch_size=8,
-            print_freq=4, save_freq=5), tmp_path)  # fmt: skip
+        model, method, data = setup()
+        fit(model, method, data, config(epochs=1, batch_size=8, print_freq=4, save_freq=5),
+            tmp_path)  # fmt: skip
     finally:
         counters[-1].__exit__(None, None, None)
     steps = counters[:-1]  # each spans 4 training steps

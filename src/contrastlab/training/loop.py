@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from contrastlab._checks import value_checks
 from contrastlab.config.training import TrainConfig
 from contrastlab.data.splits import LabeledTensors
 from contrastlab.methods.contract import TrainingDivergedError, unwrap_model
@@ -217,7 +218,9 @@ def _train_epoch(
     lr = state.optimizer.param_groups[0]["lr"]
     for step, (inputs, labels) in enumerate(batches.epoch(epoch)):
         lr = schedule.apply(state.optimizer, epoch, step, n_batches)
-        with autocast_context(device, precision):
+        # Value checks (finiteness) would make the host wait every step; the data was checked
+        # when loaded, and a NaN loss is caught at the next read.
+        with autocast_context(device, precision), value_checks(False):
             output = method(network, inputs, labels)
         state.optimizer.zero_grad(set_to_none=True)
         state.scaler.scale(output.loss).backward()

@@ -23,7 +23,7 @@ MAY_CHANGE_ON_RESUME = frozenset(
         "out", "resume", "force_resume", "overwrite", "device", "threads", "progress",
         "print_freq", "save_freq", "compile", "eval_batch_size", "knn_every", "linear",
         "linear_epochs", "linear_learning_rate", "linear_batch_size", "plots", "tsne",
-        "download", "data_folder", "data",
+        "download", "data_folder", "data", "workers", "eval_folder", "on_bad_file",
     }
 )  # fmt: skip
 _REQUIRED = ("optimizer", "epoch", "rng")
