@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from contrastlab._text_files import read_text_file
+
 
 class _StrictLoader(yaml.SafeLoader):
     """A safe loader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
@@ -42,16 +44,7 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     is not a mapping.
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"config file not found: {path}")
-    if not path.is_file():
-        raise ValueError(f"config file {path} is not a file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"config file {path} is not UTF-8 text (a binary file?)") from None
-    if "\x00" in text:
-        raise ValueError(f"config file {path} is not text (it holds NUL bytes)")
+    text = read_text_file(path, "config file")
     try:
         data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as error:

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from contrastlab._text_files import read_text_file
+
 _BOOLEAN_TAGS = ("timestamps", "missing", "univariate", "equallength")
 
 
@@ -126,12 +128,7 @@ def read_ts_file(path: str | os.PathLike[str]) -> TimeSeriesSet:
     series: list[list[list[float]]] = []
     labels: list[str] = []
     in_data = False
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a UTF-8 text .ts file (a binary file?)") from None
-    if "\x00" in text:
-        raise ValueError(f"{path} is not a text .ts file (it holds NUL bytes)")
+    text = read_text_file(path, ".ts file")
     for number, raw_line in enumerate(text.splitlines(), start=1):
         line = raw_line.strip()
         if not line or line.startswith(("#", "%")):

@@ -10,17 +10,9 @@ from torch import nn
 from contrastlab._checks import check_int
 
 
-class MultiView(nn.Module):
-    """Apply ``transform`` ``n_views`` times to a batch and stack the results on dimension 1.
-
-    Each call of ``transform`` must draw fresh random parameters (kornia augmentations do, per
-    sample), so the V views of a sample are independent draws. When ``transform`` is an
-    ``nn.Module`` it is registered as a sub-module and follows ``.to(device)``.
-
-    Shapes: ``forward(x [B, ...]) -> [B, V, ...']`` where ``...'`` is the transform's output shape
-    per sample, e.g. ``[B, C, H, W] -> [B, V, C, size, size]`` — the ``[bsz, n_views, ...]`` layout
-    ``SupConLoss`` expects after the encoder.
-    """
+class _ViewTransform(nn.Module):
+    """A ``transform`` and a number of views (what :class:`MultiView` and :class:`GivenViews`
+    share)."""
 
     def __init__(self, transform: Callable[[torch.Tensor], torch.Tensor], n_views: int = 2) -> None:
         super().__init__()
@@ -29,6 +21,22 @@ class MultiView(nn.Module):
         check_int("n_views", n_views)
         self.transform = transform
         self.n_views = n_views
+
+    def extra_repr(self) -> str:
+        return f"n_views={self.n_views}"
+
+
+class MultiView(_ViewTransform):
+    """Apply ``transform`` ``n_views`` times to a batch and stack the results on dimension 1.
+
+    Each call of ``transform`` must draw fresh random parameters (the batched augmentations do, per
+    sample), so the V views of a sample are independent draws. When ``transform`` is an
+    ``nn.Module`` it is registered as a sub-module and follows ``.to(device)``.
+
+    Shapes: ``forward(x [B, ...]) -> [B, V, ...']`` where ``...'`` is the transform's output shape
+    per sample, e.g. ``[B, C, H, W] -> [B, V, C, size, size]`` — the ``[bsz, n_views, ...]`` layout
+    ``SupConLoss`` expects after the encoder.
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: [B, ...] -> [B, n_views, ...'] (V independent draws of the transform)."""
@@ -42,11 +50,8 @@ class MultiView(nn.Module):
                 )
         return torch.stack(views, dim=1)
 
-    def extra_repr(self) -> str:
-        return f"n_views={self.n_views}"
 
-
-class GivenViews(nn.Module):
+class GivenViews(_ViewTransform):
     """Apply ``transform`` to each of the ``n_views`` views a batch already holds.
 
     For batches whose V views were made before the model's device, e.g. random resized crops cut
@@ -57,14 +62,6 @@ class GivenViews(nn.Module):
 
     Shapes: ``forward(x [B, V, ...]) -> [B, V, ...']``, as :class:`MultiView`'s output.
     """
-
-    def __init__(self, transform: Callable[[torch.Tensor], torch.Tensor], n_views: int = 2) -> None:
-        super().__init__()
-        if not callable(transform):
-            raise ValueError(f"transform must be callable, got {type(transform).__name__}")
-        check_int("n_views", n_views)
-        self.transform = transform
-        self.n_views = n_views
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: [B, n_views, ...] -> [B, n_views, ...'] (the transform of every view)."""
@@ -82,9 +79,6 @@ class GivenViews(nn.Module):
                 f"transform changed the batch size from {flat.shape[0]} to {out.shape[0]}"
             )
         return out.unflatten(0, (batch, self.n_views))
-
-    def extra_repr(self) -> str:
-        return f"n_views={self.n_views}"
 
 
 def view_maker(
