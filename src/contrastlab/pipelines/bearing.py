@@ -332,7 +332,9 @@ def run_bearing(config: BearingConfig) -> dict[str, Any]:
         input_name=None if config.baseline_input == "same" else config.baseline_input,
     )  # fmt: skip
     build_signal_encoder(baseline_spec)  # fails now, not after pretraining, if windows are short
-    with claimed_run(path, bool(config.resume), config.overwrite) as run:
+    with claimed_run(
+        path, config.resume, config.overwrite, inputs=(config.resume, config.data)
+    ) as run:
         pretrain_started = time.perf_counter()
         encoder, fit_result = pretrain_encoder(
             config, data.splits.train, spec, run.path,

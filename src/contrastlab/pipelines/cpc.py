@@ -103,14 +103,22 @@ def run_cpc(config: CPCConfig) -> dict[str, Any]:
     """CPC pretraining + linear evaluation (see the module docstring); returns the summary."""
     started = time.perf_counter()
     name = config.dataset if config.source == "ucr" else config.source
-    path = usable_run_path(config.out, f"cpc-{name}", bool(config.resume), config.overwrite)
+    path = usable_run_path(
+        config.out,
+        f"cpc-{name}",
+        config.resume,
+        config.overwrite,
+        inputs=(config.resume, config.data),
+    )
     device = resolve_device(config.device)
     resumed = load_resume_checkpoint(config, device) if config.resume else None
     if config.threads:
         torch.set_num_threads(config.threads)
     data = load_source(config)
     spec = network_spec(config, int(data.train.inputs.shape[1]), int(data.train.inputs.shape[2]))
-    with claimed_run(path, bool(config.resume), config.overwrite) as run:
+    with claimed_run(
+        path, config.resume, config.overwrite, inputs=(config.resume, config.data)
+    ) as run:
         encoder, fit_result = pretrain_encoder(
             config, data.train, spec, run.path, resume_checkpoint=resumed
         )

@@ -35,7 +35,11 @@ BEST_CHECKPOINT = "best.pth"
 def train_ce(config: CEConfig) -> dict[str, Any]:
     """Train and score the cross-entropy baseline (module docstring); returns the summary."""
     path = usable_run_path(
-        config.out, f"{config.dataset}-ce", bool(config.resume), config.overwrite
+        config.out,
+        f"{config.dataset}-ce",
+        config.resume,
+        config.overwrite,
+        inputs=(config.resume, config.data_folder),
     )
     device = resolve_device(config.device)
     resumed = load_resume_checkpoint(config, device) if config.resume else None
@@ -64,7 +68,9 @@ def train_ce(config: CEConfig) -> dict[str, Any]:
         transform = eval_transform.to(next(network.parameters()).device)
         return encode_splits(network, data, config.eval_batch_size, (split,), transform)[split]
 
-    with claimed_run(path, bool(config.resume), config.overwrite) as run:
+    with claimed_run(
+        path, config.resume, config.overwrite, inputs=(config.resume, config.data_folder)
+    ) as run:
         best_path = run / BEST_CHECKPOINT
         if has_val and config.resume and best_path.is_file():
             previous = load_checkpoint(best_path)

@@ -271,7 +271,10 @@ def embed(config: EmbedConfig) -> dict[str, Any]:
     """Embed the data of ``config`` (module docstring); returns the summary."""
     model = load_trained_model(config.ckpt)
     name = Path(config.ckpt).resolve().parent.name or "model"
-    path = usable_run_path(config.out, f"embed-{name}", False, config.overwrite)
+    inputs = (config.ckpt, config.data_folder, config.cifar_folder)
+    path = usable_run_path(
+        config.out, f"embed-{name}", None, config.overwrite, inputs=inputs, resumable=False
+    )
     if config.projection:
         model.part("projection", config.ckpt)
     if config.format == "parquet":
@@ -281,7 +284,7 @@ def embed(config: EmbedConfig) -> dict[str, Any]:
     device = resolve_device(config.device)
     load = _image_batches if model.modality == "image" else _signal_batches
     batches, source = load(config, model)
-    with claimed_run(path, False, config.overwrite) as run:
+    with claimed_run(path, None, config.overwrite, inputs=inputs) as run:
         rows = _encode(batches, model, config.projection, device)
         written = write_rows(run, rows, config.format)
         columns = rows.columns()

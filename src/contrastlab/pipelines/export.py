@@ -201,7 +201,10 @@ def export(config: ExportConfig) -> dict[str, Any]:
     model = load_trained_model(config.ckpt)
     network = model.part(config.part, config.ckpt)
     name = Path(config.ckpt).resolve().parent.name or "model"
-    path = usable_run_path(config.out, f"export-{name}", False, config.overwrite)
+    path = usable_run_path(
+        config.out, f"export-{name}", None, config.overwrite, inputs=(config.ckpt,),
+        resumable=False,
+    )  # fmt: skip
     if "onnx" in config.formats:
         require_onnx()
     if config.threads:
@@ -226,7 +229,7 @@ def export(config: ExportConfig) -> dict[str, Any]:
             "TorchScript", run_torchscript, data, network, check
         )
     batch_dimension = "batch" if config.dynamic_batch else config.batch_size
-    with claimed_run(path, False, config.overwrite) as run:
+    with claimed_run(path, None, config.overwrite, inputs=(config.ckpt,)) as run:
         for file_name, data in files.items():
             atomic_write(run / file_name, lambda stream, data=data: stream.write(data))
         summary = {

@@ -20,14 +20,14 @@ from contrastlab.training.run_directory import claimed_run, usable_run_path
 
 def linear_eval(config: LinearConfig) -> dict[str, Any]:
     """Linear probe of ``config.ckpt`` (module docstring); returns the summary."""
+    inputs = (config.ckpt, config.data_folder)
     path = usable_run_path(
-        config.out,
-        Path(config.ckpt).resolve().parent.name + "-linear",
-        resume=False,
-        overwrite=config.overwrite,
-    )
+        config.out, Path(config.ckpt).resolve().parent.name + "-linear", None,
+        config.overwrite, inputs=inputs, resumable=False,
+    )  # fmt: skip
     setup = load_for_evaluation(config)  # every check before the run directory is touched
-    with claimed_run(path, overwrite=config.overwrite) as run:
+    device = next(setup.model.parameters()).device
+    with claimed_run(path, None, config.overwrite, inputs=inputs) as run:
         summary = linear_evaluation(config, setup, run.path)
-        run.write_summary(summary, provenance(config.device, config.seed))
+        run.write_summary(summary, provenance(device, config.seed))
     return summary

@@ -124,7 +124,11 @@ def _method(
 def pretrain(config: PretrainConfig) -> dict[str, Any]:
     """Pretrain (module docstring); returns the summary (also in ``summary.json``)."""
     path = usable_run_path(
-        config.out, f"{config.dataset}-{config.method}", bool(config.resume), config.overwrite
+        config.out,
+        f"{config.dataset}-{config.method}",
+        config.resume,
+        config.overwrite,
+        inputs=(config.resume, config.data_folder, config.eval_folder),
     )
     device = resolve_device(config.device)
     resumed = load_resume_checkpoint(config, device) if config.resume else None
@@ -174,7 +178,12 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
         )  # fmt: skip
         return {"knn_val_top1": top1}
 
-    with claimed_run(path, bool(config.resume), config.overwrite) as run:
+    with claimed_run(
+        path,
+        config.resume,
+        config.overwrite,
+        inputs=(config.resume, config.data_folder, config.eval_folder),
+    ) as run:
         result = fit(
             model, method, train, config, run.path, evaluate=knn_monitor,
             checkpoint_extra={"model_spec": spec, "kind": "supcon"}, resume_checkpoint=resumed,

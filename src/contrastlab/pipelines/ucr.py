@@ -184,14 +184,20 @@ def run_ucr(config: UCRConfig) -> dict[str, Any]:
     """Pretrain on the official training series of ``config.dataset``, evaluate frozen features."""
     started = time.perf_counter()
     path = usable_run_path(
-        config.out, f"ucr-{config.dataset}-{config.method}", bool(config.resume), config.overwrite
+        config.out,
+        f"ucr-{config.dataset}-{config.method}",
+        config.resume,
+        config.overwrite,
+        inputs=(config.resume, config.data),
     )
     device = resolve_device(config.device)
     resumed = load_resume_checkpoint(config, device) if config.resume else None
     if config.threads:
         torch.set_num_threads(config.threads)
     load_ucr(config)  # the set's checks before the run directory is claimed
-    with claimed_run(path, bool(config.resume), config.overwrite) as run:
+    with claimed_run(
+        path, config.resume, config.overwrite, inputs=(config.resume, config.data)
+    ) as run:
         summary = _pretrain_and_evaluate(config, run, resumed)
         summary["seconds"] = time.perf_counter() - started
         run.write_summary(summary, provenance(device, config.seed))

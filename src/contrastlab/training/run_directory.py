@@ -23,7 +23,7 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -90,49 +90,90 @@ class RunDirectory:
         return self.path / name
 
     @classmethod
-    def check_target(cls, path: str | os.PathLike[str], resume: bool, overwrite: bool) -> Path:
-        """Check, without writing, that a run may use ``path``; return it. Raises ValueError
-        (another run there and neither ``resume`` nor ``overwrite``; a file; a folder that is
-        not a run but not empty with ``overwrite``) naming the way out."""
+    def check_target(
+        cls,
+        path: str | os.PathLike[str],
+        resume: str | os.PathLike[str] | None = None,
+        overwrite: bool = False,
+        inputs: Sequence[str | os.PathLike[str] | None] = (),
+        resumable: bool = True,
+    ) -> Path:
+        """Check, without writing, that a run may use ``path``; return it.
+
+        A new or empty folder is fine. A resumed run (``resume``: its checkpoint) continues in
+        its checkpoint's own folder, never in another run's. ``overwrite`` clears a folder that
+        holds a contrastlab run, unless it holds one of ``inputs`` (a checkpoint or data the
+        command reads). Raises ValueError naming the way out (``resumable``: the command has
+        ``--resume``).
+        """
         folder = Path(path)
         if folder.exists() and not folder.is_dir():
             raise ValueError(f"--out {folder} is a file, not a folder")
         entries = [e for e in folder.iterdir() if e.name != LOCK_NAME] if folder.is_dir() else []
-        if not entries or resume:
+        if not entries:
             return folder
+        if resume is not None:
+            own = Path(resume).resolve().parent
+            if folder.resolve() == own:
+                return folder
+            raise ValueError(
+                f"--out {folder} already holds files: a resumed run continues in its "
+                f"checkpoint's folder ({own}) or in an empty or new one"
+            )
         if not overwrite:
             what = "a run" if _holds_a_run(folder) else "files"
+            resume_hint = f", resume it with --resume {folder / 'last.pth'}" if resumable else ""
             raise ValueError(
-                f"--out {folder} already holds {what}: choose another --out, resume it with "
-                f"--resume {folder / 'last.pth'}, or replace it with --overwrite"
+                f"--out {folder} already holds {what}: choose another --out{resume_hint}, or "
+                "replace it with --overwrite"
             )
         if not _holds_a_run(folder):
             raise ValueError(
                 f"--out {folder} is not empty and holds no contrastlab run: --overwrite only "
                 "clears run directories; choose an empty or new folder"
             )
+        inside = [
+            Path(item) for item in inputs
+            if item and Path(item).resolve().is_relative_to(folder.resolve())
+        ]  # fmt: skip
+        if inside:
+            raise ValueError(
+                f"--overwrite would delete {inside[0]}, which this command reads: choose "
+                "another --out"
+            )
         return folder
 
     @classmethod
     @contextmanager
     def claim(
-        cls, path: str | os.PathLike[str], resume: bool = False, overwrite: bool = False
+        cls,
+        path: str | os.PathLike[str],
+        resume: str | os.PathLike[str] | None = None,
+        overwrite: bool = False,
+        inputs: Sequence[str | os.PathLike[str] | None] = (),
     ) -> Iterator[RunDirectory]:
         """Lock ``path`` for this run (creating it), clear it with ``overwrite``, remove stale
-        temporary files; release the lock at the end. Raises ValueError when the folder may not
-        be used (:meth:`check_target`) or another live process holds its lock."""
-        folder = cls.check_target(path, resume, overwrite)
+        temporary files; release the lock at the end. A folder this run created is removed
+        again when the run fails before its first checkpoint (nothing to keep, and a retry is
+        not refused). Raises ValueError when the folder may not be used (:meth:`check_target`)
+        or another live process holds its lock."""
+        folder = cls.check_target(path, resume, overwrite, inputs)
+        created = not folder.exists()
         folder.mkdir(parents=True, exist_ok=True)
         lock = folder / LOCK_NAME
         _acquire(lock)
         try:
             entries = [e for e in folder.iterdir() if e.name != LOCK_NAME]
-            if entries and not resume and overwrite:
+            if entries and resume is None and overwrite:
                 _clear(folder)
             remove_stale_temporaries(folder)
             marker = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "pid": os.getpid()}
             atomic_write_json(folder / MARKER_NAME, marker)
             yield cls(folder)
+        except BaseException:
+            if created and not any(folder.rglob("*.pth")):
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
         finally:
             lock.unlink(missing_ok=True)
 
@@ -187,24 +228,36 @@ def _on_main_then_everywhere(check: Callable[[], None]) -> None:
 
 
 def usable_run_path(
-    out: str | None, default_name: str, resume: bool = False, overwrite: bool = False
+    out: str | None,
+    default_name: str,
+    resume: str | None = None,
+    overwrite: bool = False,
+    inputs: Sequence[str | os.PathLike[str] | None] = (),
+    resumable: bool = True,
 ) -> Path:
-    """``--out`` (or ``runs/<default_name>``) after :meth:`RunDirectory.check_target`, on every
-    process, before anything is written."""
-    path = Path(out) if out else Path("runs") / default_name
-    _on_main_then_everywhere(lambda: RunDirectory.check_target(path, resume, overwrite))
+    """``--out`` (default: the ``--resume`` checkpoint's folder, else ``runs/<default_name>``)
+    after :meth:`RunDirectory.check_target`, on every process, before anything is written."""
+    default = Path(resume).parent if resume else Path("runs") / default_name
+    path = Path(out) if out else default
+    _on_main_then_everywhere(
+        lambda: RunDirectory.check_target(path, resume, overwrite, inputs, resumable)
+    )
     return path
 
 
 @contextmanager
 def claimed_run(
-    path: str | os.PathLike[str], resume: bool = False, overwrite: bool = False
+    path: str | os.PathLike[str],
+    resume: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    inputs: Sequence[str | os.PathLike[str] | None] = (),
 ) -> Iterator[RunDirectory]:
     """:meth:`RunDirectory.claim` on the main process; under DDP every process learns whether it
     succeeded (a collective), so no rank is left waiting when the folder is refused."""
     from contrastlab.training import distributed
 
-    claim = RunDirectory.claim(path, resume, overwrite) if distributed.is_main_process() else None
+    is_main = distributed.is_main_process()
+    claim = RunDirectory.claim(path, resume, overwrite, inputs) if is_main else None
     run = RunDirectory(Path(path))
 
     def enter() -> None:
@@ -215,6 +268,10 @@ def claimed_run(
     _on_main_then_everywhere(enter)
     try:
         yield run
-    finally:
+    except BaseException as error:
+        if claim is not None and claim.__exit__(type(error), error, error.__traceback__):
+            return
+        raise
+    else:
         if claim is not None:
             claim.__exit__(None, None, None)
