@@ -11,80 +11,76 @@ from torch import nn
 
 from contrastlab.config.training import TrainConfig
 from contrastlab.data.splits import LabeledTensors
-from contrastlab.methods import SiameseMethod, balanced_pairs
+from contrastlab.methods import SiameseMethod, random_partners
 from contrastlab.training.loop import fit
-
-
-def expected_pair_count(labels: list[int]) -> int:
-    """Slow reference: anchors with a same-class partner vs anchors with an other-class one."""
-    with_positive = sum(
-        1 for i, a in enumerate(labels) if any(b == a for j, b in enumerate(labels) if j != i)
-    )
-    with_negative = sum(1 for a in labels if any(b != a for b in labels))
-    return min(with_positive, with_negative)
 
 
 @pytest.mark.parametrize(
     "labels",
-    [[0, 0, 1, 1, 1, 2], [0, 1, 2, 3, 3], [5, 5, 5, 5, 7, 7, 9], list(range(4)) * 3],
+    [[0, 0, 1, 1, 1, 2], [0, 1, 2, 3, 3], [5, 5, 5, 5, 7, 7, 9], list(range(4)) * 3, [3, 3, 3]],
 )
-def test_pairs_are_balanced_real_and_follow_y0_similar(labels: list[int]):
+def test_partners_are_real_and_of_the_right_kind(labels: list[int]):
     tensor = torch.tensor(labels)
-    generator = torch.Generator().manual_seed(1)
-    first, second, y = balanced_pairs(tensor, generator=generator)
-    n_pairs = expected_pair_count(labels)
-    assert first.shape == second.shape == y.shape == (2 * n_pairs,)
-    assert int((y == 0).sum()) == int((y == 1).sum()) == n_pairs
-    assert (first != second).all()  # real pairs: never a sample with itself
-    same = tensor[first] == tensor[second]
-    assert torch.equal(same, y == 0)  # Hadsell's convention: 0 = similar, 1 = dissimilar
-    # each anchor appears at most once per kind
-    for kind in (0, 1):
-        anchors = first[y == kind]
-        assert anchors.unique().numel() == anchors.numel()
+    positive, has_positive, negative, has_negative = random_partners(
+        tensor, generator=torch.Generator().manual_seed(1)
+    )
+    for i, label in enumerate(labels):  # slow reference: does a partner of each kind exist?
+        same = [j for j, other in enumerate(labels) if other == label and j != i]
+        assert bool(has_positive[i]) == bool(same)
+        assert bool(has_negative[i]) == any(other != label for other in labels)
+        if has_positive[i]:
+            assert int(positive[i]) in same  # a real pair: never the sample itself
+        if has_negative[i]:
+            assert labels[int(negative[i])] != label
 
 
 def test_partners_are_drawn_at_random_among_valid_ones():
     labels = torch.tensor([0, 0, 0, 0, 1])
-    partners = set()
     generator = torch.Generator().manual_seed(0)
-    for _ in range(200):
-        first, second, y = balanced_pairs(labels, generator=generator)
-        partners |= {int(s) for f, s, k in zip(first, second, y, strict=True) if f == 0 and k == 0}
+    partners = {int(random_partners(labels, generator=generator)[0][0]) for _ in range(200)}
     assert partners == {1, 2, 3}
 
 
-@pytest.mark.parametrize("labels", [[3, 3, 3], [0, 1, 2], [4]])
-def test_no_pairs_without_both_kinds(labels: list[int]):
-    first, second, y = balanced_pairs(torch.tensor(labels))
-    assert first.numel() == second.numel() == y.numel() == 0
-
-
-def test_pairs_reject_float_labels():
+def test_partners_reject_float_labels():
     with pytest.raises(ValueError, match="integer"):
-        balanced_pairs(torch.tensor([0.0, 1.0]))
+        random_partners(torch.tensor([0.0, 1.0]))
 
 
 def test_loss_matches_hand_reference():
+    """Half the mean loss of the similar pairs plus half that of the dissimilar ones, y = 0
+    similar, on the partners drawn by the same random state."""
     torch.manual_seed(0)
     model = nn.Linear(6, 3)
     inputs = torch.randn(10, 6)
-    labels = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 3, 3])
+    labels = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 3, 4])  # 3 and 4: no same-class partner
     margin = 1.5
-    method = SiameseMethod(margin=margin)
     torch.manual_seed(42)
-    output = method(model, inputs, labels)
-    torch.manual_seed(42)  # the same draw of pairs
-    first, second, y = balanced_pairs(labels)
+    output = SiameseMethod(margin=margin)(model, inputs, labels)
+    torch.manual_seed(42)  # the same draw of partners
+    positive, has_positive, negative, _ = random_partners(labels)
     embeddings = model(inputs).detach()
-    terms = []
-    for i, j, kind in zip(first.tolist(), second.tolist(), y.tolist(), strict=True):
-        distance = float(torch.sqrt(((embeddings[i] - embeddings[j]) ** 2).sum()))
-        terms.append(0.5 * distance**2 if kind == 0 else 0.5 * max(0.0, margin - distance) ** 2)
-    assert output.loss.item() == pytest.approx(sum(terms) / len(terms), rel=1e-5)
-    assert output.metrics["pairs"] == len(terms)
+
+    def distance(i: int, j: int) -> float:
+        return float(torch.sqrt(((embeddings[i] - embeddings[j]) ** 2).sum()))
+
+    similar = [0.5 * distance(i, int(positive[i])) ** 2 for i in range(10) if has_positive[i]]
+    dissimilar = [0.5 * max(0.0, margin - distance(i, int(negative[i]))) ** 2 for i in range(10)]
+    expected = 0.5 * sum(similar) / len(similar) + 0.5 * sum(dissimilar) / len(dissimilar)
+    assert output.loss.item() == pytest.approx(expected, rel=1e-5)
+    assert float(output.metrics["pairs"]) == len(similar) + len(dissimilar) == 18
     assert output.batch_size == 10
     assert {"similar_distance", "dissimilar_distance", "pair_accuracy"} <= set(output.metrics)
+
+
+def test_a_step_never_waits_for_the_device():
+    """As the training loop runs it (value checks off: the data was checked when loaded)."""
+    from contrastlab._checks import value_checks
+    from contrastlab._host_sync import HostSyncCounter
+
+    model, labels = nn.Linear(6, 3), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    with HostSyncCounter() as syncs, value_checks(False):
+        SiameseMethod()(model, torch.randn(8, 6), labels).loss.backward()
+    assert syncs.count == 0, syncs.operations
 
 
 def test_single_class_batch_is_a_clear_error():

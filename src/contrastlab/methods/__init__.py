@@ -8,7 +8,7 @@ from contrastlab.methods.contrastive_views import ContrastiveViewsMethod
 from contrastlab.methods.cpc import CPCMethod
 from contrastlab.methods.cross_entropy import CrossEntropyMethod
 from contrastlab.methods.moco import MoCoMethod
-from contrastlab.methods.siamese import SiameseMethod, balanced_pairs
+from contrastlab.methods.siamese import SiameseMethod, random_partners
 from contrastlab.methods.ts2vec import TS2VecMethod
 
 __all__ = [
@@ -18,5 +18,5 @@ __all__ = [
     "MoCoMethod",
     "SiameseMethod",
     "TS2VecMethod",
-    "balanced_pairs",
+    "random_partners",
 ]

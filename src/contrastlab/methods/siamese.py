@@ -1,20 +1,21 @@
 """Siamese training with the margin contrastive loss on real pairs (Hadsell, Chopra & LeCun 2006).
 
-One shared network embeds every sample of the batch; pairs are then built from the batch labels,
-balanced between the two kinds, with **Hadsell's convention y = 0 similar (same class), y = 1
-dissimilar (different classes)**, and scored with the Euclidean distance
-``D = ||f(x1) - f(x2)||_2``::
+One shared network embeds every sample of the batch; pairs are then built from the batch labels
+with **Hadsell's convention y = 0 similar (same class), y = 1 dissimilar (different classes)** and
+scored with the Euclidean distance ``D = ||f(x1) - f(x2)||_2``:
+``l(y, D) = (1 - y) * 1/2 * D^2 + y * 1/2 * max(0, m - D)^2``
+(:func:`contrastlab.losses.contrastive.contrastive_loss`). The two sides of a pair are different
+samples (real pairs) and ``D`` is a real distance.
 
-    L = mean_pairs [ (1 - y) * 1/2 * D^2 + y * 1/2 * max(0, m - D)^2 ]
+Pairs (:func:`random_partners`): every anchor ``i`` draws one random partner ``p_i != i`` of its
+own class and one random partner ``n_i`` of another class; an anchor without such a partner in
+the batch contributes no pair of that kind. The two kinds weigh the same, so the loss cannot be
+won by one kind alone::
 
-(:func:`contrastlab.losses.contrastive.contrastive_loss`). Unlike the Keras sketch this corrects,
-the two sides of a pair are *different* samples (real pairs) and ``D`` is a real distance, not the
-difference vector of the two embeddings.
+    L = 1/2 mean_{i with p_i} l(0, D(i, p_i)) + 1/2 mean_{i with n_i} l(1, D(i, n_i))
 
-Pair construction (:func:`balanced_pairs`): every anchor ``i`` draws one random partner ``j != i``
-of its own class and one random partner ``k`` of another class; anchors without such a partner in
-the batch contribute no pair of that kind. The larger kind is then randomly subsampled to the size
-of the smaller, so exactly half the pairs are similar and the loss cannot be won by one kind alone.
+Every anchor is used (no subsampling), and the shapes do not depend on the labels, so a step
+never waits for the device.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 from torch import nn
 
 from contrastlab._checks import check_labels
+from contrastlab._device_checks import require
 from contrastlab.collectives import gather_no_grad, gather_with_grad
 from contrastlab.distances.base import Distance
 from contrastlab.losses.contrastive import ContrastiveLoss
@@ -45,49 +47,33 @@ def _random_partner(
     return candidates.any(dim=1), keys.argmax(dim=1)
 
 
-def balanced_pairs(
+def random_partners(
     labels: torch.Tensor, generator: torch.Generator | None = None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Balanced similar / dissimilar pairs of a labelled batch.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One random same-class and one random other-class partner of every sample of a batch.
 
     Args:
         labels: ``[N]`` integer class labels.
         generator: random source (on its own device); ``None`` uses the global generator.
 
     Returns:
-        ``(first [2P], second [2P], y [2P])``: int64 sample indices of the two sides of every pair
-        and the pair label, **0 = similar (same class), 1 = dissimilar**. The first ``P`` pairs are
-        similar, the last ``P`` dissimilar; ``first[p] != second[p]`` always. ``P`` is the smaller
-        of (anchors with a same-class partner, anchors with an other-class partner); ``P = 0``
-        (empty tensors) when the batch has a single class or only singleton classes.
+        ``(positive [N], has_positive [N], negative [N], has_negative [N])``: int64 partner
+        indices (``positive[i] != i``, same label; ``negative[i]``, another label), each
+        meaningful only where its ``has_*`` flag (bool) is True. No value is read on the host.
     """
     if not isinstance(labels, torch.Tensor):
         raise ValueError(f"labels must be a torch.Tensor, got {type(labels).__name__}")
     labels = check_labels("labels", labels, labels.numel())
-    count = labels.numel()
     same = labels[:, None] == labels[None, :]
-    eye = torch.eye(count, dtype=torch.bool, device=labels.device)
+    eye = torch.eye(labels.numel(), dtype=torch.bool, device=labels.device)
     has_positive, positive = _random_partner(same & ~eye, generator)
     has_negative, negative = _random_partner(~same, generator)
-    similar_anchors = has_positive.nonzero().flatten()
-    dissimilar_anchors = has_negative.nonzero().flatten()
-    n_pairs = min(similar_anchors.numel(), dissimilar_anchors.numel())
+    return positive, has_positive, negative, has_negative
 
-    def keep(anchors: torch.Tensor) -> torch.Tensor:
-        device = generator.device if generator is not None else anchors.device
-        order = torch.randperm(anchors.numel(), generator=generator, device=device)
-        return anchors[order[:n_pairs].to(anchors.device)].sort().values
 
-    similar_anchors, dissimilar_anchors = keep(similar_anchors), keep(dissimilar_anchors)
-    first = torch.cat([similar_anchors, dissimilar_anchors])
-    second = torch.cat([positive[similar_anchors], negative[dissimilar_anchors]])
-    y = torch.cat(
-        [
-            torch.full((n_pairs,), SIMILAR, dtype=torch.long, device=labels.device),
-            torch.full((n_pairs,), DISSIMILAR, dtype=torch.long, device=labels.device),
-        ]
-    )
-    return first, second, y
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    weights = mask.to(values.dtype)
+    return (values * weights).sum() / weights.sum().clamp(min=1)
 
 
 class SiameseMethod(nn.Module):
@@ -99,7 +85,8 @@ class SiameseMethod(nn.Module):
     of every process are gathered, so pairs may cross processes.
 
     Logged: ``similar_distance`` / ``dissimilar_distance`` (mean ``D`` of each kind), ``pairs``
-    (``2P``) and ``pair_accuracy`` (percent of pairs on the right side of ``m / 2``).
+    (the pairs of both kinds) and ``pair_accuracy`` (percent of pairs on the right side of
+    ``m / 2``).
     """
 
     def __init__(
@@ -111,7 +98,9 @@ class SiameseMethod(nn.Module):
         super().__init__()
         self.augment = augment
         # Hadsell's convention, y = 0 similar: the loss module checks margin and distance.
-        self.criterion = ContrastiveLoss(margin=margin, distance=distance, similar_label=SIMILAR)
+        self.criterion = ContrastiveLoss(
+            margin=margin, distance=distance, similar_label=SIMILAR, reduction="none"
+        )
 
     def forward(self, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> StepOutput:
         batch = self.augment(inputs) if self.augment is not None else inputs
@@ -120,25 +109,30 @@ class SiameseMethod(nn.Module):
             raise ValueError(
                 f"the model must map [B, ...] to embeddings [B, D], got {tuple(embeddings.shape)}"
             )
-        embeddings = gather_with_grad(embeddings)
-        all_labels = gather_no_grad(labels)
-        first, second, y = balanced_pairs(all_labels)
-        if y.numel() == 0:
-            raise ValueError(
-                "the batch holds no similar/dissimilar pair (a single class, or only singleton "
-                "classes): use a larger --batch_size"
-            )
-        x1, x2 = embeddings[first].float(), embeddings[second].float()
-        loss = self.criterion(x1, x2, y)
+        embeddings = gather_with_grad(embeddings).float()
+        positive, has_positive, negative, has_negative = random_partners(gather_no_grad(labels))
+        require(
+            has_positive.any() & has_negative.any(),
+            "the batch holds no similar/dissimilar pair (a single class, or only singleton "
+            "classes): use a larger --batch_size",
+        )
+        ones = torch.ones_like(positive)
+        similar = self.criterion(embeddings, embeddings[positive], SIMILAR * ones)
+        dissimilar = self.criterion(embeddings, embeddings[negative], DISSIMILAR * ones)
+        loss = 0.5 * (_masked_mean(similar, has_positive) + _masked_mean(dissimilar, has_negative))
         with torch.no_grad():
-            distances = self.criterion.distance.paired(x1, x2)
-            similar = y == SIMILAR
+            distance = self.criterion.distance.paired
+            similar_d = distance(embeddings, embeddings[positive])
+            dissimilar_d = distance(embeddings, embeddings[negative])
             half_margin = self.criterion.margin / 2
-            correct = torch.where(similar, distances < half_margin, distances >= half_margin)
+            right = ((similar_d < half_margin) & has_positive).sum() + (
+                (dissimilar_d >= half_margin) & has_negative
+            ).sum()
+            pairs = has_positive.sum() + has_negative.sum()
             metrics = {
-                "similar_distance": distances[similar].mean(),
-                "dissimilar_distance": distances[~similar].mean(),
-                "pairs": float(y.numel()),
-                "pair_accuracy": correct.float().mean() * 100,
+                "similar_distance": _masked_mean(similar_d, has_positive),
+                "dissimilar_distance": _masked_mean(dissimilar_d, has_negative),
+                "pairs": pairs.float(),
+                "pair_accuracy": right.float() / pairs.clamp(min=1).float() * 100,
             }
         return StepOutput(loss=loss, metrics=metrics, batch_size=inputs.shape[0])
