@@ -29,7 +29,7 @@ def test_step_equals_the_loss_on_the_overlap_of_the_same_crops() -> None:
     model = small_encoder().eval()  # no mask: both computations see the same network
     x = torch.randn(5, 1, 20)
     torch.manual_seed(7)
-    output = TS2VecMethod()(model, x, torch.zeros(5, dtype=torch.long))
+    output = TS2VecMethod(variable_length=True)(model, x, torch.zeros(5, dtype=torch.long))
     torch.manual_seed(7)
     crops = sample_overlapping_crops(5, 20)
     z1 = model(take_crops(x, crops.view1_starts, crops.view1_length))[:, -crops.overlap :]
@@ -82,12 +82,14 @@ def test_model_must_give_one_representation_per_timestamp() -> None:
         TS2VecMethod()(small_encoder(), torch.randn(3, 10), torch.zeros(3, dtype=torch.long))
 
 
-def test_diverged_representations_raise_the_loops_error() -> None:
+def test_diverged_representations_give_a_non_finite_loss_not_an_exception() -> None:
+    """The step checks nothing on the device (the crop sizes are drawn on the host); the loop
+    sees the NaN loss at its next read and stops with the method's advice (tested below)."""
     model = small_encoder()
     with torch.no_grad():
         model.blocks[-1].conv2.bias.fill_(float("inf"))
-    with pytest.raises(TrainingDivergedError, match="became NaN or inf: lower --learning_rate"):
-        TS2VecMethod()(model, torch.randn(3, 1, 10), torch.zeros(3, dtype=torch.long))
+    loss = TS2VecMethod()(model, torch.randn(3, 1, 10), torch.zeros(3, dtype=torch.long)).loss
+    assert not torch.isfinite(loss)
 
 
 class CropRecorder(nn.Module):
@@ -109,7 +111,8 @@ def test_padded_batches_are_cropped_inside_each_series() -> None:
     x[torch.arange(20) >= lengths[:, None, None].expand(4, 2, 20)] = float("nan")
     model = CropRecorder()
     for _ in range(50):
-        assert torch.isfinite(TS2VecMethod()(model, x, torch.zeros(4, dtype=torch.long)).loss)
+        method = TS2VecMethod(variable_length=True)
+        assert torch.isfinite(method(model, x, torch.zeros(4, dtype=torch.long)).loss)
     assert len(model.crops) == 100 and not any(crop.isnan().any() for crop in model.crops)
     assert max(crop.shape[2] for crop in model.crops) <= 6  # the shortest series sets the shape
 
@@ -120,7 +123,7 @@ def test_padded_step_equals_the_loss_on_crops_drawn_within_the_lengths() -> None
     x = torch.randn(5, 1, 20)
     x[torch.arange(20) >= lengths[:, None, None]] = float("nan")
     torch.manual_seed(7)
-    output = TS2VecMethod()(model, x, torch.zeros(5, dtype=torch.long))
+    output = TS2VecMethod(variable_length=True)(model, x, torch.zeros(5, dtype=torch.long))
     torch.manual_seed(7)
     crops = sample_overlapping_crops(5, 20, lengths=lengths)
     z1 = model(take_crops(x, crops.view1_starts, crops.view1_length))[:, -crops.overlap :]

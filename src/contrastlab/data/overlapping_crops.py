@@ -115,8 +115,13 @@ def take_crops(x: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tens
             f"take_crops needs x [B, C, L] and starts [B], got {tuple(x.shape)} and "
             f"{tuple(starts.shape)}"
         )
-    starts = starts.to(x.device)
-    if bool((starts < 0).any()) or bool((starts + length > x.shape[2]).any()):
-        raise ValueError(f"crops of {length} steps must lie inside series of {x.shape[2]} steps")
+    if starts.device.type == "cpu":  # checked where the starts were drawn: no device read
+        if bool((starts < 0).any()) or bool((starts + length > x.shape[2]).any()):
+            raise ValueError(
+                f"crops of {length} steps must lie inside series of {x.shape[2]} steps"
+            )
+        if x.device.type == "cuda":
+            starts = starts.pin_memory()
+    starts = starts.to(x.device, non_blocking=True)
     index = starts[:, None] + torch.arange(length, device=x.device)  # [B, length]
     return x.gather(2, index[:, None, :].expand(-1, x.shape[1], -1))

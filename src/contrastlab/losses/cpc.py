@@ -72,10 +72,13 @@ def draw_negative_indices(
     return indices
 
 
-def _random_subset(count: int, size: int, generator: torch.Generator | None) -> torch.Tensor:
-    """``size`` distinct indices of ``range(count)``, drawn on the generator's device."""
-    device = generator.device if generator is not None else None
-    return torch.randperm(count, generator=generator, device=device)[:size]
+def _random_subset(
+    count: int, size: int, generator: torch.Generator | None, device: torch.device
+) -> torch.Tensor:
+    """``size`` distinct indices of ``range(count)`` on ``device``, drawn on the generator's
+    device (on ``device`` itself without a generator: no host-to-device copy)."""
+    draw_device = generator.device if generator is not None else device
+    return torch.randperm(count, generator=generator, device=draw_device)[:size].to(device)
 
 
 def _apply_predictor(predictors: Predictors, step: int, context: torch.Tensor) -> torch.Tensor:
@@ -169,7 +172,7 @@ def cpc_loss(
             )
         prediction = prediction.reshape(-1, latent_dim)
         if subsample and max_anchors is not None and positive.shape[0] > max_anchors:
-            chosen = _random_subset(positive.shape[0], max_anchors, generator).to(z.device)
+            chosen = _random_subset(positive.shape[0], max_anchors, generator, z.device)
             positive, negatives, prediction = (
                 positive[chosen],
                 negatives[chosen],

@@ -40,7 +40,7 @@ from torch import nn
 from contrastlab.data.nan_padding import valid_lengths
 from contrastlab.data.overlapping_crops import sample_overlapping_crops, take_crops
 from contrastlab.losses.hierarchical import HierarchicalContrastiveLoss
-from contrastlab.methods.contract import StepOutput, TrainingDivergedError, unwrap_model
+from contrastlab.methods.contract import StepOutput, unwrap_model
 
 ADAMW_ADVICE = (
     "lower --learning_rate, or train with TS2Vec's own optimizer (--optimizer adamw "
@@ -62,6 +62,9 @@ class TS2VecMethod(nn.Module):
         alpha: weight of the instance-wise term (``1 - alpha``: temporal term).
         temporal_unit: first pyramid level with a temporal term; crops overlap on at least
             ``2^(temporal_unit + 1)`` timestamps.
+        variable_length: the series are NaN-padded to a common length (unequal-length sets):
+            crops then stay inside each series' valid length, which costs one read of the
+            lengths per step; equal-length series read nothing.
 
     ``divergence_advice``: what the training loop suggests when the loss diverges (TS2Vec has
     no temperature; its own optimizer is AdamW).
@@ -70,10 +73,16 @@ class TS2VecMethod(nn.Module):
     divergence_advice = ADAMW_ADVICE
 
     def __init__(
-        self, average_of: nn.Module | None = None, alpha: float = 0.5, temporal_unit: int = 0
+        self,
+        average_of: nn.Module | None = None,
+        alpha: float = 0.5,
+        temporal_unit: int = 0,
+        variable_length: bool = False,
     ) -> None:
         super().__init__()
         self.criterion = HierarchicalContrastiveLoss(alpha, temporal_unit)
+        self.variable_length = variable_length
+        self._n_averaged_host: int | None = None  # mirrors the buffer: no device read per step
         self.averaged: nn.Module | None = None
         if average_of is not None:
             self.averaged = copy.deepcopy(unwrap_model(average_of))
@@ -93,8 +102,15 @@ class TS2VecMethod(nn.Module):
                 "the model passed to TS2VecMethod.forward does not have the architecture of the "
                 "network the method averages"
             )
+        if self._n_averaged_host is None:  # once, after construction or a checkpoint load
+            self._n_averaged_host = int(self.n_averaged)
+        self._n_averaged_host += 1
         self.n_averaged += 1
-        torch._foreach_lerp_(averaged, current, 1.0 / float(self.n_averaged))
+        torch._foreach_lerp_(averaged, current, 1.0 / self._n_averaged_host)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super()._load_from_state_dict(*args, **kwargs)
+        self._n_averaged_host = None  # read the loaded count again
 
     def forward(self, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> StepOutput:
         if inputs.dim() != 3:
@@ -105,7 +121,8 @@ class TS2VecMethod(nn.Module):
             inputs.shape[0],
             inputs.shape[2],
             min_overlap=2 ** (self.criterion.temporal_unit + 1),
-            lengths=valid_lengths(inputs).cpu(),  # crop shapes are host integers
+            # crop shapes are host integers: the valid lengths are read only when they vary
+            lengths=valid_lengths(inputs).cpu() if self.variable_length else None,
         )
         z1 = model(take_crops(inputs, crops.view1_starts, crops.view1_length))
         z2 = model(take_crops(inputs, crops.view2_starts, crops.view2_length))
@@ -118,11 +135,8 @@ class TS2VecMethod(nn.Module):
                     f"a TS2Vec model must map [B, C, L'] to [B, L', D]; {name} of "
                     f"[{inputs.shape[0]}, {inputs.shape[1]}, {length}] gave {tuple(z.shape)}"
                 )
-            # Unnormalised representations blow up first when the learning rate is too high.
-            if not bool(torch.isfinite(z).all()):
-                raise TrainingDivergedError(
-                    f"the TS2Vec representations of {name} became NaN or inf: {ADAMW_ADVICE}"
-                )
+        # A diverged step (unnormalised representations blow up first when the learning rate is
+        # too high) is caught by the loop at its next read, with divergence_advice.
         loss = self.criterion(z1[:, -crops.overlap :], z2[:, : crops.overlap])
         return StepOutput(
             loss=loss, metrics={"overlap": float(crops.overlap)}, batch_size=inputs.shape[0]

@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from contrastlab.config.signal import SignalConfig
@@ -78,9 +79,10 @@ def views_augment(config: SignalConfig, length: int) -> nn.Module | None:
 
 
 def pretraining_parts(
-    config: SignalConfig, spec: dict[str, Any], window_length: int
+    config: SignalConfig, spec: dict[str, Any], window_length: int, variable_length: bool = False
 ) -> tuple[nn.Module, nn.Module]:
-    """The ``(network, method)`` pair the shared loop trains for ``config.method``."""
+    """The ``(network, method)`` pair the shared loop trains for ``config.method``;
+    ``variable_length``: NaN-padded series of unequal length (TS2Vec only)."""
     augment = views_augment(config, window_length)
     if config.method == "cpc":
         options = spec["backbone_options"]
@@ -93,7 +95,8 @@ def pretraining_parts(
         return CPCNetwork(build_signal_encoder(spec)), method
     if config.method == "ts2vec":
         network = TimestampNetwork(build_signal_encoder(spec))
-        return network, TS2VecMethod(average_of=network if config.ts2vec_average else None)
+        average_of = network if config.ts2vec_average else None
+        return network, TS2VecMethod(average_of=average_of, variable_length=variable_length)
     if config.method == "siamese":
         return build_projection_network(spec, normalize=False), SiameseMethod(
             augment=augment, margin=config.margin
@@ -124,7 +127,8 @@ def pretrain_encoder(
     checkpoint).
     """
     seed_everything(config.seed)
-    network, method = pretraining_parts(config, spec, int(train.inputs.shape[-1]))
+    variable_length = config.method == "ts2vec" and bool(torch.isnan(train.inputs).any())
+    network, method = pretraining_parts(config, spec, int(train.inputs.shape[-1]), variable_length)
     extra = {"model_spec": spec, "kind": f"signal-{config.method}", **(checkpoint_extra or {})}
     result = fit(
         network, method, train, config, run_dir, checkpoint_extra=extra,

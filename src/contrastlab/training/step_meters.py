@@ -35,9 +35,14 @@ class DeviceMeters:
             self.nonfinite = torch.zeros((), dtype=torch.float64, device=device)
         if list(values) != self.names:
             raise ValueError(f"a method must log the same metrics every step: {list(values)}")
+        # A Python number is written on the device by a fill kernel (the value travels as a kernel
+        # argument); torch.as_tensor(number, device=cuda) would copy it from pageable host memory,
+        # a copy the host waits for.
         step = torch.stack(
             [
-                torch.as_tensor(v, device=device).detach().reshape(()).double()
+                v.detach().reshape(()).double()
+                if isinstance(v, torch.Tensor)
+                else torch.full((), float(v), dtype=torch.float64, device=device)
                 for v in values.values()
             ]
         )
