@@ -66,7 +66,9 @@ def test_ball_fault_impacts_at_twice_bsf_and_normal_has_none() -> None:
 
 
 def test_fault_size_sets_amplitude_and_seed_reproduces() -> None:
-    quiet = BearingPhysics(noise_std=0.0, shaft_amplitude=0.0, amplitude_scatter=0.0)
+    quiet = BearingPhysics(
+        noise_std=0.0, background_std=0.0, shaft_amplitude=0.0, amplitude_scatter=0.0
+    )
     rms = [
         simulate_bearing_record(f"IR0{s}", 0, 24_000, physics=quiet, seed=5).signal.std()
         for s in ("07", "14", "21")

@@ -1,0 +1,84 @@
+"""Step 4 of ``contrastlab bearing``: what ``model.pt`` knows about its own limits, and what a
+maintenance engineer reads about it.
+
+- :func:`calibrate_ood`: the out-of-distribution detector of :mod:`contrastlab.evaluation.ood`,
+  fitted on the encoder embeddings of the training windows (class means, shared covariance) and
+  calibrated on the validation windows, which the classifier never trained on: the score
+  threshold is their ``--ood_score_quantile`` quantile (0.99: about 1 % of in-distribution windows
+  flagged), the confidence threshold the ``--ood_confidence_quantile`` quantile (0.01) of their
+  maximum softmax probabilities. Both go into ``model.pt``; ``contrastlab diagnose`` calls a file
+  ``uncertain`` when most of its windows are flagged.
+- :func:`judge_classifier`: per window set (validation, test, cross-load) the accuracy, the
+  false-alarm and missed-detection rates (:mod:`contrastlab.evaluation.detection_rates`) and the
+  fractions of windows the detector flags (out of distribution, low confidence, either).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from contrastlab.config.signal import BearingConfig
+from contrastlab.data.splits import DataSplits, LabeledTensors
+from contrastlab.evaluation.detection_rates import detection_rates, normal_class_index
+from contrastlab.evaluation.metrics import accuracy
+from contrastlab.evaluation.ood import OodDetector, decide_windows, fit_ood_detector
+from contrastlab.evaluation.window_outputs import classify_windows
+from contrastlab.models.signal_networks import SignalClassifier
+
+
+def calibrate_ood(
+    classifier: SignalClassifier, splits: DataSplits, config: BearingConfig
+) -> OodDetector:
+    """Fit on the training windows, calibrate on the validation windows (module docstring)."""
+    if len(splits.val) < 2:
+        raise ValueError(
+            f"the validation split holds {len(splits.val)} window(s): too few to calibrate the "
+            "out-of-distribution thresholds; use longer recordings or a smaller --stride"
+        )
+    train = classify_windows(classifier, splits.train.inputs, config.eval_batch_size)
+    held_out = classify_windows(classifier, splits.val.inputs, config.eval_batch_size)
+    return fit_ood_detector(
+        train.embeddings,
+        splits.train.labels,
+        held_out.embeddings,
+        held_out.confidences,
+        score_quantile=config.ood_score_quantile,
+        confidence_quantile=config.ood_confidence_quantile,
+    )
+
+
+def ood_thresholds(detector: OodDetector) -> dict[str, Any]:
+    """The calibration ``summary.json`` reports (the numbers ``model.pt`` stores)."""
+    return {
+        "held_out": "val",
+        "score_quantile": detector.score_quantile,
+        "score_threshold": detector.score_threshold,
+        "confidence_quantile": detector.confidence_quantile,
+        "confidence_threshold": detector.confidence_threshold,
+    }
+
+
+def judge_classifier(
+    classifier: SignalClassifier,
+    detector: OodDetector,
+    sets: Mapping[str, LabeledTensors],
+    class_names: Sequence[str],
+    batch_size: int,
+) -> dict[str, dict[str, Any]]:
+    """Per named set: ``accuracy`` (%), the detection rates, and the fractions of its windows
+    that are ``out_of_distribution``, ``low_confidence`` and ``doubtful`` (either)."""
+    normal = normal_class_index(class_names)
+    judged = {}
+    for name, split in sets.items():
+        outputs = classify_windows(classifier, split.inputs, batch_size)
+        windows = decide_windows(detector.scores(outputs.embeddings), outputs.confidences, detector)
+        judged[name] = {
+            "windows": len(split),
+            "accuracy": accuracy(outputs.predictions, split.labels),
+            **detection_rates(outputs.predictions, split.labels, normal, len(class_names)),
+            "out_of_distribution_fraction": float((~windows.in_distribution).double().mean()),
+            "low_confidence_fraction": float((~windows.confident).double().mean()),
+            "doubtful_fraction": float(windows.doubtful.double().mean()),
+        }
+    return judged
