@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.io
 import torch
 from bearing_fixtures import simulated, write_cwru_mat
 from PIL import Image
@@ -176,7 +177,7 @@ def test_scratch_baseline_can_be_the_classic_wdcnn(tmp_path: Path):
         (["--source", "cwru", "--data", ".", "--sample_rate_hz", "48000"], "--sample_rate_hz"),
         (["--source", "folder"], "--source folder needs the folder of recordings"),
         (["--source", "folder", "--data", ".", "--test_load", "1"], "no motor loads"),
-        (["--source", "folder", "--data", ".", "--channels", "a,a"], "distinct channel names"),
+        (["--source", "folder", "--data", ".", "--channels", "a,a"], "distinct channels"),
         (["--source", "bearing-sim", "--method", "byol"], "--method"),
         (["--source", "bearing-sim", "--method", "cpc", "--model", "wdcnn"], "cpc"),
         (["--source", "bearing-sim", "--input", "wavelet"], "--input"),
@@ -282,7 +283,8 @@ def test_folder_of_own_recordings_gives_a_model(tmp_path: Path):
             np.save(root / folder / f"take{take}.npy", signal)
     options = {"source": "folder", "data": str(root), "sample_rate_hz": 12_000, "rpm": 1797}
     config = build_config(BearingConfig, {**options, "out": str(tmp_path / "run"), **TINY_CWRU})
-    assert config.test_load == -1 and config.channel_list is None  # the folder preset
+    assert config.test_load == -1  # the folder preset
+    assert config.channel_list is None  # --channels auto: every channel of the files
     summary = run_bearing(config)
     data = summary["data"]
     assert data["class_names"] == ["inner", "normal", "outer"] and data["channels"] == ["ch0"]
@@ -296,3 +298,21 @@ def test_folder_of_own_recordings_gives_a_model(tmp_path: Path):
     (result,) = diagnose_files([path], DiagnoseConfig(ckpt=str(tmp_path / "run" / "model.pt"),
                                                       sample_rate_hz=12_000))  # fmt: skip
     assert result["best_guess"] == "inner"
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"X105_DE_time": np.ones((2, 6000))}, "is a matrix of shape (2, 6000)"),
+        ({"X105_DE_time": np.full((6000, 1), np.nan)}, "6000 non-finite samples"),
+    ],
+)
+def test_bad_recordings_stop_bearing_before_training(variables, message, tmp_path, capsys):
+    folder = tmp_path / "cwru" / "0HP"
+    folder.mkdir(parents=True)
+    scipy.io.savemat(folder / "12k_Drive_End_IR007_0_105.mat", variables)
+    args = ["bearing", "--data", str(tmp_path / "cwru"), "--out", str(tmp_path / "run")]
+    assert main([*args, "--channels", "DE", "--test_load", "-1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "12k_Drive_End_IR007_0_105.mat" in err and message in err
+    assert not (tmp_path / "run").exists()  # refused before the run directory is claimed

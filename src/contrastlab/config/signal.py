@@ -33,7 +33,11 @@ from contrastlab.config.training import MAX_BATCH, TrainConfig
 
 CWRU_DIR_ENV = "CONTRASTLAB_CWRU_DIR"
 NO_CROSS_LOAD = -1
-ALL_CHANNELS = "all"
+AUTO_CHANNELS = "auto"
+# --channels auto: both accelerometers of every CWRU record (drive end and fan end) make the
+# features hold across motor loads (docs/bearing.md); the simulator has the drive end only; a
+# folder's recordings keep all their channels (None).
+AUTO_CHANNEL_LISTS: dict[str, tuple[str, ...]] = {"cwru": ("DE", "FE"), "bearing-sim": ("DE",)}
 MAX_WINDOW = 1 << 22
 
 
@@ -205,7 +209,7 @@ class BearingConfig(SignalConfig):
     representation (``same``: the pretrained network's). ``test_load = -1`` switches the
     cross-load evaluation off. ``--no-plots`` skips every figure, ``--no-tsne`` only the t-SNE.
     ``--source folder`` (the user's recordings, one sub-folder per class) has no motor loads: its
-    preset is ``test_load = -1`` and ``channels = all``.
+    preset is ``test_load = -1``.
     """
 
     epochs: int = option(30, "pretraining epochs", low=1, high=100_000)
@@ -290,9 +294,11 @@ class BearingConfig(SignalConfig):
         choices=LABEL_SCHEME_NAMES,
     )
     channels: str = option(
-        "DE",
+        AUTO_CHANNELS,
         "comma-separated accelerometer channels: DE (drive end), FE (fan end), BA (base); "
-        "bearing-sim has DE only; folder: the files' channel names, or all",
+        "bearing-sim has DE only; folder: the files' channel names. auto: DE,FE for cwru (the "
+        "two accelerometers of every record; see docs/bearing.md), DE for bearing-sim, every "
+        "channel of the files for folder",
     )
     window_length: int = option(2048, "samples per window", low=2, high=MAX_WINDOW)
     stride: int = option(1024, "samples between window starts", low=1, high=MAX_WINDOW)
@@ -364,12 +370,14 @@ class BearingConfig(SignalConfig):
 
     @property
     def channel_list(self) -> list[str] | None:
-        """The channels to read: upper-cased CWRU codes; for ``folder`` the names as given, or
-        ``None`` (every channel of the files) for ``all``."""
+        """The channels to read: upper-cased CWRU codes (``auto``: :data:`AUTO_CHANNEL_LISTS`);
+        for ``folder`` the names as given, or ``None`` (every channel of the files) for
+        ``auto``."""
+        if self.channels == AUTO_CHANNELS:
+            auto = AUTO_CHANNEL_LISTS.get(self.source)
+            return None if auto is None else list(auto)
         names = [c.strip() for c in self.channels.split(",") if c.strip()]
-        if self.source == "folder":
-            return None if names == [ALL_CHANNELS] else names
-        return [c.upper() for c in names]
+        return names if self.source == "folder" else [c.upper() for c in names]
 
     @property
     def cross_load(self) -> bool:
@@ -377,10 +385,8 @@ class BearingConfig(SignalConfig):
 
     @classmethod
     def preset(cls, chosen: Mapping[str, Any], given: Set[str]) -> dict[str, Any]:
-        """``--source folder``: no cross-load test and every channel of the files."""
-        if chosen.get("source") != "folder":
-            return {}
-        return {"test_load": NO_CROSS_LOAD, "channels": ALL_CHANNELS}
+        """``--source folder``: no cross-load test (a folder has no motor loads)."""
+        return {"test_load": NO_CROSS_LOAD} if chosen.get("source") == "folder" else {}
 
     def _check_loads(self) -> None:
         loads = list(self.train_load)
@@ -410,22 +416,20 @@ class BearingConfig(SignalConfig):
                 )
 
     def _check_channels(self) -> None:
-        names = [c.strip() for c in self.channels.split(",") if c.strip()]
-        if self.source == "folder":
-            if not names or len(set(names)) != len(names):
-                raise ValueError(
-                    f"--channels must list distinct channel names or be {ALL_CHANNELS}, got "
-                    f"{self.channels!r}"
-                )
+        channels = self.channel_list
+        if channels is None:  # folder, auto: every channel of the files
             return
-        codes = [c.upper() for c in names]
-        unknown = [c for c in codes if c not in CWRU_CHANNELS]
-        if not codes or unknown or len(set(codes)) != len(codes):
+        if not channels or len(set(channels)) != len(channels):
+            raise ValueError(f"--channels must list distinct channels, got {self.channels!r}")
+        if self.source == "folder":
+            return
+        unknown = [c for c in channels if c not in CWRU_CHANNELS]
+        if unknown:
             raise ValueError(
-                f"--channels must list distinct channels of {', '.join(CWRU_CHANNELS)}, "
-                f"got {self.channels!r}"
+                f"--channels must list channels of {', '.join(CWRU_CHANNELS)} (or be "
+                f"{AUTO_CHANNELS}), got {self.channels!r}"
             )
-        if self.source == "bearing-sim" and codes != ["DE"]:
+        if self.source == "bearing-sim" and channels != ["DE"]:
             raise ValueError("the bearing-sim source has the drive-end channel only: --channels DE")
 
     def check(self) -> None:
