@@ -57,7 +57,12 @@ from contrastlab.models.diagnosis_model import save_diagnosis_model
 from contrastlab.models.signal_encoder import SignalEncoder
 from contrastlab.models.signal_networks import SignalClassifier
 from contrastlab.models.signal_spec import build_signal_encoder
-from contrastlab.pipelines.bearing_data import BearingData, data_summary, load_bearing_data
+from contrastlab.pipelines.bearing_data import (
+    BearingData,
+    data_summary,
+    load_bearing_data,
+    training_loads,
+)
 from contrastlab.pipelines.bearing_model import calibrate_ood, judge_classifier, ood_thresholds
 from contrastlab.training.devices import resolve_device
 from contrastlab.training.fine_tune import FineTuneRecipe, train_classifier
@@ -270,7 +275,7 @@ def run_bearing(config: BearingConfig) -> dict[str, Any]:
         )  # fmt: skip
         final_scores = {name: judged[name]["accuracy"] for name in data.test_sets}
         trained_on = {
-            "source": config.source, "load_hp": data_summary(data, config)["train_load_hp"],
+            "source": config.source, "load_hp": training_loads(config),
             "method": config.method, "classifier": chosen, "test_top1": final_scores["test"],
         }  # fmt: skip
         model_path = save_diagnosis_model(

@@ -65,6 +65,11 @@ def _load(config: BearingConfig, loads: Sequence[int], whole: bool) -> DataSplit
                               **options)  # fmt: skip
 
 
+def training_loads(config: BearingConfig) -> list[int] | None:
+    """The motor loads ``model.pt`` is trained on (``None`` for a folder, which has none)."""
+    return None if config.source == "folder" else sorted(config.train_load)
+
+
 def training_speeds(
     records: Sequence[dict[str, Any]], rpm: float | None
 ) -> dict[str, float] | None:
@@ -129,7 +134,7 @@ def data_summary(data: BearingData, config: BearingConfig) -> dict[str, Any]:
     splits = data.splits
     summary: dict[str, Any] = {
         "source": config.source,
-        "train_load_hp": None if config.source == "folder" else list(config.train_load),
+        "train_load_hp": training_loads(config),
         "class_names": list(splits.class_names),
         "sample_rate_hz": data.facts["sample_rate_hz"],
         "window_length": config.window_length,

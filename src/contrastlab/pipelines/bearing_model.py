@@ -50,7 +50,6 @@ def calibrate_ood(
             "out-of-distribution thresholds; use longer recordings or a smaller --stride"
         )
     views = physical_views(config.speed_change, config.tilt_db) if config.augment else []
-    torch.manual_seed(config.seed)  # the views' draws: the same model.pt for the same run
 
     def with_views(inputs: torch.Tensor) -> torch.Tensor:
         viewed = inputs
@@ -59,8 +58,14 @@ def calibrate_ood(
         return torch.cat([inputs, viewed]) if views else inputs
 
     copies = 2 if views else 1
-    train = classify_windows(classifier, with_views(splits.train.inputs), config.eval_batch_size)
-    held_out = classify_windows(classifier, with_views(splits.val.inputs), config.eval_batch_size)
+    with torch.random.fork_rng(devices=[]):  # the views' draws, seeded; the caller's RNG intact
+        torch.manual_seed(config.seed)
+        train_inputs, held_out_inputs = (
+            with_views(splits.train.inputs),
+            with_views(splits.val.inputs),
+        )
+    train = classify_windows(classifier, train_inputs, config.eval_batch_size)
+    held_out = classify_windows(classifier, held_out_inputs, config.eval_batch_size)
     return fit_ood_detector(
         train.embeddings,
         splits.train.labels.repeat(copies),

@@ -90,6 +90,31 @@ def _thresholds(detector: OodDetector | None) -> dict[str, float] | None:
     }
 
 
+def _no_windows(detector: OodDetector | None) -> dict[str, Any]:
+    """The result keys from ``verdict`` to ``thresholds`` before anything is judged: every value
+    the "does not apply" one (module docstring)."""
+    return {
+        "verdict": None,
+        "best_guess": None,
+        "confidence": None,
+        "ood_score": None,
+        "doubtful_fraction": None,
+        "out_of_distribution_fraction": None,
+        "low_confidence_fraction": None,
+        "n_windows": 0,
+        "window_starts": [],
+        "window_classes": [],
+        "window_confidences": [],
+        "window_ood_scores": None,
+        "window_doubtful": None,
+        "mean_probabilities": None,
+        "majority": None,
+        "majority_fraction": None,
+        "votes": {},
+        "thresholds": _thresholds(detector),
+    }
+
+
 def _model_inputs(model: DiagnosisModel, signal: np.ndarray, stride: int) -> torch.Tensor:
     windows = sliding_windows(signal, model.window_length, stride)  # [N, C, L]
     if model.normalization is not None:
@@ -127,25 +152,18 @@ def diagnose_signal(
     names = model.class_names
     votes = torch.bincount(predictions, minlength=len(names))
     best_guess = names[int(mean_probability.argmax())]
-    result: dict[str, Any] = {
+    result = _no_windows(detector) | {
         "verdict": best_guess,
         "best_guess": best_guess,
         "confidence": float(mean_probability.max()),
-        "ood_score": None,
-        "doubtful_fraction": None,
-        "out_of_distribution_fraction": None,
-        "low_confidence_fraction": None,
         "n_windows": int(inputs.shape[0]),
         "window_starts": [int(i * stride) for i in range(inputs.shape[0])],
         "window_classes": [names[i] for i in predictions.tolist()],
         "window_confidences": _rounded(confidences),
-        "window_ood_scores": None,
-        "window_doubtful": None,
         "mean_probabilities": {n: float(p) for n, p in zip(names, mean_probability, strict=True)},
         "majority": names[int(votes.argmax())],
         "majority_fraction": float(votes.max()) / inputs.shape[0],
         "votes": {n: int(v) for n, v in zip(names, votes, strict=True) if v > 0},
-        "thresholds": _thresholds(detector),
     }
     if detector is None:
         return result
@@ -153,7 +171,7 @@ def diagnose_signal(
     decision = decide_file(scores, confidences, detector, MAX_DOUBTFUL_FRACTION)
     result.update(
         verdict=UNCERTAIN if decision.uncertain else best_guess,
-        ood_score=float(scores.median()),
+        ood_score=float(torch.quantile(scores, 0.5)),
         doubtful_fraction=decision.doubtful_fraction,
         out_of_distribution_fraction=decision.out_of_distribution_fraction,
         low_confidence_fraction=decision.low_confidence_fraction,
@@ -165,31 +183,12 @@ def diagnose_signal(
 
 def _rejected(checked: CheckedInput, detector: OodDetector | None) -> dict[str, Any]:
     first = checked.problems[0]
-    return {
-        "verdict": REJECTED,
-        "best_guess": None,
-        "confidence": None,
-        "ood_score": None,
-        "doubtful_fraction": None,
-        "out_of_distribution_fraction": None,
-        "low_confidence_fraction": None,
-        "n_windows": 0,
-        "window_starts": [],
-        "window_classes": [],
-        "window_confidences": [],
-        "window_ood_scores": [],
-        "window_doubtful": [],
-        "mean_probabilities": None,
-        "majority": None,
-        "majority_fraction": None,
-        "votes": {},
-        "thresholds": _thresholds(detector),
-        "rejection": {
-            "reason": first.reason,
-            "message": "; ".join(problem.message for problem in checked.problems),
-            "problems": [asdict(problem) for problem in checked.problems],
-        },
+    rejection = {
+        "reason": first.reason,
+        "message": "; ".join(problem.message for problem in checked.problems),
+        "problems": [asdict(problem) for problem in checked.problems],
     }
+    return _no_windows(detector) | {"verdict": REJECTED, "rejection": rejection}
 
 
 def diagnose_file(
