@@ -455,7 +455,8 @@ class DiagnoseConfig(Config):
     sample_rate_hz: float | None = option(
         None,
         "sample rate in Hz of recordings that do not state it (.npy, .csv, .mat); they are "
-        "resampled to the model's rate. Not given: read at the model's rate, with a warning",
+        "resampled to the model's rate. Not given: CWRU-named files are 12000, others are read "
+        "at the model's rate with a warning",
         low=0.0,
         open_low=True,
         high=1e9,
