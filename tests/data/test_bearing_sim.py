@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.signal
 import torch
 
 from contrastlab.data.bearing_sim import (
@@ -13,6 +14,7 @@ from contrastlab.data.bearing_sim import (
     BearingPhysics,
     simulate_bearing_dataset,
     simulate_bearing_record,
+    structural_background,
 )
 from contrastlab.data.cwru import CLASSES_4, CLASSES_10
 from contrastlab.data.signal_sources import load_signal_source
@@ -66,7 +68,9 @@ def test_ball_fault_impacts_at_twice_bsf_and_normal_has_none() -> None:
 
 
 def test_fault_size_sets_amplitude_and_seed_reproduces() -> None:
-    quiet = BearingPhysics(noise_std=0.0, shaft_amplitude=0.0, amplitude_scatter=0.0)
+    quiet = BearingPhysics(
+        noise_std=0.0, background_std=0.0, shaft_amplitude=0.0, amplitude_scatter=0.0
+    )
     rms = [
         simulate_bearing_record(f"IR0{s}", 0, 24_000, physics=quiet, seed=5).signal.std()
         for s in ("07", "14", "21")
@@ -137,3 +141,21 @@ def test_signal_source_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CONTRASTLAB_CWRU_DIR", raising=False)
     with pytest.raises(ValueError, match="CONTRASTLAB_CWRU_DIR"):
         load_signal_source("cwru")
+
+
+def test_background_rings_the_structural_mode() -> None:
+    """The background has the requested std and its power peaks at the resonance, within the
+    half-power bandwidth 2 zeta f_r of a damped mode, unlike white noise."""
+    physics = BearingPhysics(resonance_hz=2500.0, damping_ratio=0.05, background_std=0.3)
+    background = structural_background(96_000, 12_000, physics, np.random.default_rng(0))
+    assert background.std() == pytest.approx(0.3, rel=1e-12)
+    freqs, density = scipy.signal.welch(background, fs=12_000, nperseg=1024)
+    assert abs(freqs[np.argmax(density)] - 2500.0) <= 2 * 0.05 * 2500.0
+    in_band = (freqs > 2000) & (freqs < 3000)
+    assert density[in_band].sum() / density.sum() > 0.6  # white noise: 1000 / 6000 = 0.17
+    normal = simulate_bearing_record("normal", n_samples=48_000, seed=1).signal
+    quiet = BearingPhysics(background_std=0.0)
+    assert (
+        normal.std()
+        > simulate_bearing_record("normal", 0, 48_000, physics=quiet, seed=1).signal.std()
+    )

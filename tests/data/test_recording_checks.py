@@ -1,23 +1,31 @@
 """Quality checks: each problem on a generated signal that has it, and realistic good signals (sine
-plus noise, a pure slow sine, quantised audio, simulated impulsive bearing faults) left alone."""
+plus noise, a pure slow sine, quantised audio, simulated impulsive bearing faults) left alone; each
+reading failure of a generated file gets its named reason."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import scipy.io
 
 from contrastlab.data.bearing_sim import simulate_bearing_record
 from contrastlab.data.recording_checks import (
     CLIPPED,
     FLAT,
     NON_FINITE,
+    READING_REASONS,
     TOO_SHORT,
+    UNREADABLE,
     QualityThresholds,
     check_recording,
     clipped_fraction,
     raise_for_problems,
+    reading_problem,
     samples_in_long_runs,
 )
+from contrastlab.data.recordings import read_recording
 
 RATE = 12_000.0
 TIME = np.arange(24_000) / RATE
@@ -156,3 +164,42 @@ def test_raise_for_problems_names_the_source() -> None:
         ValueError, match=r"^dead\.wav: the recording has 100 samples.*; channel 0 is"
     ):
         raise_for_problems(problems, "dead.wav")
+
+
+def _unreadable_files(folder: Path) -> dict[str, Path]:
+    """One file read_recording refuses per reading reason (the key)."""
+    signal = good_signals()["inner_race_fault"]
+    whole = folder / "whole.mat"
+    scipy.io.savemat(whole, {"X105_DE_time": signal[:, None]})
+    truncated = folder / "12k_Drive_End_IR007_0_105.mat"
+    truncated.write_bytes(whole.read_bytes()[:300])
+    (folder / "empty.npy").write_bytes(b"")
+    (folder / "notes.txt").write_text("1\n2\n")
+    np.save(folder / "complex.npy", signal.astype(np.complex128))
+    scipy.io.savemat(folder / "matrix.mat", {"a_DE_time": np.ones((3, 500)), "rpm": 1.0})
+    scipy.io.savemat(folder / "12k_Drive_End_B007_0_118.mat", {"X118_FE_time": signal})
+    np.save(folder / "text.npy", np.array(["a", "b"]))
+    return {
+        "not_found": folder / "absent.wav",
+        "empty": folder / "empty.npy",
+        "unsupported": folder / "notes.txt",
+        "unreadable": truncated,
+        "complex": folder / "complex.npy",
+        "matrix": folder / "matrix.mat",
+        "missing_channel": folder / "12k_Drive_End_B007_0_118.mat",
+        "no_numbers": folder / "text.npy",
+    }
+
+
+def test_reading_problems_are_named(tmp_path: Path) -> None:
+    for expected, path in _unreadable_files(tmp_path).items():
+        with pytest.raises((OSError, ValueError)) as caught:
+            read_recording(path)
+        problem = reading_problem(caught.value)
+        reason = UNREADABLE if expected == "no_numbers" else expected
+        assert problem.reason == reason, (expected, problem.message)
+        assert problem.message == str(caught.value) and problem.channel is None
+        assert reason in READING_REASONS
+    with pytest.raises(ValueError) as caught:
+        read_recording(tmp_path / "matrix.mat")
+    assert "'a_DE_time'" in str(caught.value) and "'rpm'" in str(caught.value)  # the variables

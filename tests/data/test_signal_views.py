@@ -11,6 +11,7 @@ import torch
 from contrastlab.data.signal_views import (
     SpectralTilt,
     SpeedChange,
+    physical_views,
     signal_views_augment,
     spectral_tilt,
     speed_change,
@@ -74,6 +75,14 @@ def test_views_augment_keeps_shape_and_skips_switched_off_parts():
     assert SpeedChange in kinds and SpectralTilt in kinds
     plain = [type(m) for m in signal_views_augment(256, 0.0, 0.0).augmentations]
     assert SpeedChange not in plain and SpectralTilt not in plain
+
+
+def test_physical_views_are_the_load_nuisances_with_their_sizes():
+    views = physical_views(0.05, 2.0)
+    assert [type(v) for v in views] == [SpeedChange, SpectralTilt]
+    assert views[0].max_change == 0.05 and views[1].max_db == 2.0
+    assert [type(v) for v in physical_views(0.0, 2.0)] == [SpectralTilt]
+    assert physical_views(0.0, 0.0) == []
 
 
 @pytest.mark.parametrize(

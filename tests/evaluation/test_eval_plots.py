@@ -70,6 +70,15 @@ def test_confusion_matrix(tmp_path: Path) -> None:
         assert_png(
             plots.plot_confusion_matrix(cm, ["n", "ir", "or"], tmp_path / "cm.png", normalize)
         )
+    # The empty row is drawn grey with "no recording", unlike a row of zero recall.
+    empty = plots.plot_confusion_matrix(cm, ["n", "ir", "or"], tmp_path / "empty.png")
+    recall_zero = np.array([[8, 2, 0], [1, 9, 0], [5, 5, 0]])
+    zero = plots.plot_confusion_matrix(recall_zero, ["n", "ir", "or"], tmp_path / "zero.png")
+    with Image.open(empty) as first, Image.open(zero) as second:
+        assert first.size == second.size
+        differ = np.asarray(first.convert("L")) != np.asarray(second.convert("L"))
+    rows = np.flatnonzero(differ.any(axis=1))
+    assert rows.min() > first.size[1] // 2  # only the bottom (third) row differs
     with pytest.raises(ValueError, match="square"):
         plots.plot_confusion_matrix(np.ones((2, 3)), ["a", "b"], tmp_path / "x.png")
     with pytest.raises(ValueError, match="class_names has 2 names for 3 classes"):
@@ -103,3 +112,51 @@ def test_lines(tmp_path: Path) -> None:
         plots.plot_lines({"a": ([1, 2], [1, 2, 3])}, tmp_path / "x.png", "x", "y")
     with pytest.raises(ValueError, match="at least one"):
         plots.plot_lines({}, tmp_path / "x.png", "x", "y")
+
+
+def test_class_colours_are_fixed_and_distinct() -> None:
+    ten = [plots.class_colour(i, 10) for i in range(10)]
+    assert ten == [f"C{i}" for i in range(10)]
+    twenty = [plots.class_colour(i, 20) for i in range(20)]
+    assert len(set(twenty)) == 20 and twenty == [plots.class_colour(i, 20) for i in range(20)]
+    assert len({plots.class_colour(i, 30) for i in range(30)}) == 30
+    with pytest.raises(ValueError, match="class index 10"):
+        plots.class_colour(10, 10)
+
+
+def test_harmonic_frequencies() -> None:
+    assert plots.harmonic_frequencies(100.0, 350.0, 5) == [100.0, 200.0, 300.0]
+    assert plots.harmonic_frequencies(100.0, 1000.0, 2) == [100.0, 200.0]
+    assert plots.harmonic_frequencies(100.0, 99.0, 3) == []
+    with pytest.raises(ValueError, match="frequency_hz"):
+        plots.harmonic_frequencies(0.0, 100.0, 3)
+
+
+def test_envelope_spectrum_with_harmonics_and_highlight(tmp_path: Path) -> None:
+    freqs = np.linspace(0, 700, 1401)
+    amplitude = sum(np.exp(-(((freqs - k * 162.2) / 2) ** 2)) / k for k in (1, 2, 3)) + 0.05
+    markers = {"shaft": 29.95, "BPFO": 107.4, "BPFI": 162.2, "BSF": 70.6}
+    path = plots.plot_envelope_spectrum(
+        freqs, amplitude, tmp_path / "env.png", markers=markers, max_frequency_hz=680,
+        harmonics=3, colour="C1", highlight="BPFI",
+    )  # fmt: skip
+    assert_png(path, min_width=600)
+    with pytest.raises(ValueError, match="highlight 'BPF'"):
+        plots.plot_envelope_spectrum(freqs, amplitude, tmp_path / "x.png", markers, highlight="BPF")
+    with pytest.raises(ValueError, match="harmonics"):
+        plots.plot_envelope_spectrum(freqs, amplitude, tmp_path / "x.png", markers, harmonics=0)
+
+
+def test_lines_with_error_bars_and_styles(tmp_path: Path) -> None:
+    x = [10, 50, 100]
+    series = {"probe, test": (x, [90.0, 95.0, 99.0]), "probe, cross-load": (x, [80.0, 85.0, 90.0])}
+    path = plots.plot_lines(
+        series, tmp_path / "few.png", "labels", "accuracy (%)", logx=True,
+        errors={"probe, test": [2.0, 1.0, 0.0]},
+        styles={"probe, cross-load": {"color": "C0", "linestyle": "--"}},
+    )  # fmt: skip
+    assert_png(path)
+    with pytest.raises(ValueError, match="finite values >= 0"):
+        plots.plot_lines(series, tmp_path / "x.png", "x", "y", errors={"probe, test": [1, -1, 0]})
+    with pytest.raises(ValueError, match="do not exist"):
+        plots.plot_lines(series, tmp_path / "x.png", "x", "y", styles={"other": {}})

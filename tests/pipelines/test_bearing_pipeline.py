@@ -1,5 +1,7 @@
-"""``contrastlab bearing`` end to end on tiny configurations: the simulator always, a few real CWRU
-files when the data are present (``CONTRASTLAB_CWRU_DIR`` or ``<repo>/../shared/data/cwru``)."""
+"""``contrastlab bearing`` end to end on tiny configurations: the simulator (several training
+loads), generated CWRU-named recordings (a class missing at the training load is left out of the
+cross-load set), a folder of the user's recordings, and a few real CWRU files when the data are
+present (``CONTRASTLAB_CWRU_DIR`` or ``<repo>/../shared/data/cwru``)."""
 
 from __future__ import annotations
 
@@ -11,13 +13,17 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+from bearing_fixtures import simulated, write_cwru_mat
 from PIL import Image
 
 from contrastlab.cli import main
+from contrastlab.config.options import build_config
+from contrastlab.config.signal import DiagnoseConfig
 from contrastlab.data.bearing_sim import simulate_bearing_record
+from contrastlab.models.diagnosis_model import load_diagnosis_model
 from contrastlab.pipelines.bearing import BearingConfig, run_bearing
 from contrastlab.pipelines.cpc import CPCConfig
-from contrastlab.pipelines.diagnose import diagnose_files, load_diagnosis_model
+from contrastlab.pipelines.diagnose import diagnose_files
 from contrastlab.training.checkpoint import load_checkpoint
 
 TINY = [
@@ -48,6 +54,7 @@ def sim_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("bearing-sim")
     args = ["bearing", "--source", "bearing-sim", "--sim_samples", "12000", *TINY]
     args += ["--label_scheme", "4class"]  # 4 classes: fewer runs' worth of figures
+    args += ["--train_load", "0,2"]  # model.pt learns both loads; 1 hp is the cross-load test
     assert main([*args, "--out", str(run_dir)]) == 0
     return run_dir
 
@@ -56,7 +63,11 @@ def test_summary_holds_every_figure(sim_run: Path):
     summary = json.loads((sim_run / "summary.json").read_text())
     assert summary["method"] == "simclr" and summary["input"] == "fft" and summary["model"] == "mlp"
     assert summary["pretraining"]["uses_labels"] is False
-    assert summary["data"]["train_load_hp"] == 0 and summary["data"]["test_load_hp"] == 1
+    data = summary["data"]
+    assert data["train_load_hp"] == [0, 2] and data["test_load_hp"] == 1
+    assert data["training_rpm"] == {"min": 1750.0, "max": 1797.0, "mean": 1773.5}
+    assert data["train_windows_per_class"] == [30, 90, 90, 90]  # 2 loads x (1 or 3) records
+    assert data["cross_load_left_out"] == {}
     for evaluator in EVALUATORS:
         table = summary["few_label"][evaluator]
         assert list(table) == ["1", "2", "all"]
@@ -77,6 +88,17 @@ def test_summary_holds_every_figure(sim_run: Path):
     final = summary["model_pt"]
     assert final["classifier"] == "fine_tune"
     assert final["test"] == pytest.approx(summary["few_label"]["fine_tune"]["all"]["mean"])
+    assert set(final["sets"]) == {"val", "test", "cross_load"}
+    for name, entry in final["sets"].items():
+        windows = summary["data"]["windows"][name]
+        assert entry["windows"] == windows == entry["normal_windows"] + entry["faulty_windows"]
+        assert entry["normal_windows"] == windows // 10  # 1 normal record of 10 per load
+        for rate in ("false_alarm_rate", "missed_detection_rate"):
+            assert 0 <= entry[rate] <= 1
+        assert entry["doubtful_fraction"] >= entry["out_of_distribution_fraction"]
+        assert entry["doubtful_fraction"] >= entry["low_confidence_fraction"]
+    assert final["sets"]["test"]["accuracy"] == final["test"]
+    assert final["ood"]["held_out"] == "val" and final["ood"]["score_quantile"] == 0.99
 
 
 def test_run_directory_and_plots(sim_run: Path):
@@ -99,14 +121,15 @@ def test_model_pt_loads_safely_and_diagnoses(sim_run: Path, tmp_path: Path):
     payload = torch.load(sim_run / "model.pt", weights_only=True)
     assert payload["window_length"] == 1024 and payload["input"] == "fft"
     assert payload["class_names"] == ["normal", "inner_race", "ball", "outer_race"]
+    assert payload["training_rpm"] == {"min": 1750.0, "max": 1797.0, "mean": 1773.5}
+    assert payload["speed_tolerance"] == 0.03 and payload["trained_on"]["load_hp"] == [0, 2]
     model = load_diagnosis_model(sim_run / "model.pt")
-    assert model.normalization is not None
+    assert model.normalization is not None and model.ood is not None
     record = simulate_bearing_record("IR021", load_hp=0, n_samples=6000, seed=5)
-    path = tmp_path / "12k_Drive_End_IR021_0_209.mat"
-    scipy.io.savemat(path, {"X209_DE_time": record.signal[:, None]})
-    (result,) = diagnose_files([path], sim_run / "model.pt")
-    assert result["n_windows"] == 5 and result["verdict"] in payload["class_names"]
-    assert result["file_class"] == "IR021"
+    path = write_cwru_mat(tmp_path, "IR021", 0, 209, record.signal, rpm=1797)
+    (result,) = diagnose_files([path], DiagnoseConfig(ckpt=str(sim_run / "model.pt")))
+    assert result["n_windows"] == 5 and result["best_guess"] in payload["class_names"]
+    assert result["file_class"] == "IR021" and result["warnings"] == []
 
 
 def test_methods_share_the_protocol(tmp_path: Path):
@@ -147,7 +170,14 @@ def test_scratch_baseline_can_be_the_classic_wdcnn(tmp_path: Path):
     ("args", "message"),
     [
         (["--source", "cwru"], "--data"),
-        (["--source", "bearing-sim", "--test_load", "0"], "--test_load"),
+        (["--source", "bearing-sim", "--test_load", "0"], "--test_load 0 is one of"),
+        (["--source", "bearing-sim", "--train_load", "0,0"], "distinct motor loads"),
+        (["--source", "bearing-sim", "--train_load", "5"], "--train_load must be one of"),
+        (["--source", "bearing-sim", "--rpm", "1797"], "--rpm describes the recordings of"),
+        (["--source", "cwru", "--data", ".", "--sample_rate_hz", "48000"], "--sample_rate_hz"),
+        (["--source", "folder"], "--source folder needs the folder of recordings"),
+        (["--source", "folder", "--data", ".", "--test_load", "1"], "no motor loads"),
+        (["--source", "folder", "--data", ".", "--channels", "a,a"], "distinct channels"),
         (["--source", "bearing-sim", "--method", "byol"], "--method"),
         (["--source", "bearing-sim", "--method", "cpc", "--model", "wdcnn"], "cpc"),
         (["--source", "bearing-sim", "--input", "wavelet"], "--input"),
@@ -182,9 +212,10 @@ def test_real_cwru_files_cross_load(tmp_path: Path):
     probe = summary["few_label"]["linear_probe"]["all"]
     assert probe["mean"] >= 90 and probe["cross_load"]["mean"] >= 90
     (result,) = diagnose_files(
-        [next(source.rglob("12k_Drive_End_IR021_1_210.mat"))], tmp_path / "run" / "model.pt"
+        [next(source.rglob("12k_Drive_End_IR021_1_210.mat"))],
+        DiagnoseConfig(ckpt=str(tmp_path / "run" / "model.pt")),
     )
-    assert result["verdict"] == "IR021"
+    assert result["best_guess"] == "IR021" and result["rpm"] == 1774
 
 
 @pytest.mark.parametrize("config_class", [BearingConfig, CPCConfig])
@@ -199,3 +230,89 @@ def test_cwru_folder_from_data_or_the_environment(
     config_class(source="cwru").validate()  # the loader reads the variable
     with pytest.raises(ValueError, match="bearing-sim simulates its data: drop --data"):
         config_class(source="bearing-sim", data=str(tmp_path)).validate()
+
+
+def _cwru_like_folder(root: Path) -> Path:
+    """Generated CWRU-named recordings: normal, IR021 and OR021@6 at 0 hp; no normal at 1 hp
+    (as in the real data set)."""
+    number = 100
+    for load, classes in ((0, ("normal", "IR021", "OR021@6")), (1, ("IR021", "OR021@6"))):
+        for class_name in classes:
+            rpm = 1797.0 if load == 0 else 1772.0
+            signal = simulated(class_name, n_samples=12_000, seed=number, load_hp=load)
+            write_cwru_mat(root / f"{load}HP", class_name, load, number, signal, rpm)
+            number += 1
+    return root
+
+
+TINY_CWRU = dict(
+    window_length=1024, stride=512, epochs=2, batch_size=32, labels_per_class=[2], n_draws=1,
+    finetune=False, baseline=False, probe_epochs=10, progress=False, tsne=False,
+)  # fmt: skip
+
+
+def test_a_class_without_training_recording_is_left_out_of_the_cross_load_set(tmp_path: Path):
+    data = _cwru_like_folder(tmp_path / "cwru")
+    config = BearingConfig(data=str(data), train_load=[1], test_load=0,
+                           out=str(tmp_path / "run"), **TINY_CWRU)  # fmt: skip
+    summary = run_bearing(config)
+    assert summary["data"]["cross_load_classes"] == ["IR021", "OR021@6"]
+    assert summary["data"]["cross_load_left_out"] == {
+        "normal": "no training recording of this class"
+    }
+    assert summary["data"]["windows"]["cross_load"] == 2 * 22  # 12000 samples: 22 windows each
+    assert summary["data"]["training_rpm"] == {"min": 1772.0, "max": 1772.0, "mean": 1772.0}
+    cross = summary["model_pt"]["sets"]["cross_load"]
+    assert cross["normal_windows"] == 0 and cross["false_alarm_rate"] is None
+    assert set(summary["plots"]["envelope_spectra"]) == {"IR021", "OR021@6"}
+    # The other direction: the cross-load matrix has a normal row without a recording.
+    config = BearingConfig(data=str(data), train_load=[0], test_load=1,
+                           out=str(tmp_path / "run0"), **TINY_CWRU)  # fmt: skip
+    summary = run_bearing(config)
+    assert summary["data"]["cross_load_classes"] == ["IR021", "OR021@6"]
+    assert summary["data"]["cross_load_left_out"] == {}
+    assert_png(summary["plots"]["confusion_cross_load"])
+
+
+def test_folder_of_own_recordings_gives_a_model(tmp_path: Path):
+    root = tmp_path / "recordings"
+    for class_name, folder in (("normal", "normal"), ("IR021", "inner"), ("OR021@6", "outer")):
+        (root / folder).mkdir(parents=True)
+        for take in range(2):
+            signal = simulated(class_name, n_samples=9_000, seed=10 + take)
+            np.save(root / folder / f"take{take}.npy", signal)
+    options = {"source": "folder", "data": str(root), "sample_rate_hz": 12_000, "rpm": 1797}
+    config = build_config(BearingConfig, {**options, "out": str(tmp_path / "run"), **TINY_CWRU})
+    assert config.test_load == -1  # the folder preset
+    assert config.channel_list is None  # --channels auto: every channel of the files
+    summary = run_bearing(config)
+    data = summary["data"]
+    assert data["class_names"] == ["inner", "normal", "outer"] and data["channels"] == ["ch0"]
+    assert data["train_load_hp"] is None and "test_load_hp" not in data
+    assert summary["model_pt"]["sets"]["test"]["normal_windows"] > 0  # "normal" is the healthy one
+    payload = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    assert payload["label_scheme"] is None and payload["channels"] == ["ch0"]
+    assert payload["training_rpm"]["mean"] == 1797 and payload["sample_rate_hz"] == 12_000
+    path = tmp_path / "new.npy"
+    np.save(path, simulated("IR021", seed=99))
+    (result,) = diagnose_files([path], DiagnoseConfig(ckpt=str(tmp_path / "run" / "model.pt"),
+                                                      sample_rate_hz=12_000))  # fmt: skip
+    assert result["best_guess"] == "inner"
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"X105_DE_time": np.ones((2, 6000))}, "is a matrix of shape (2, 6000)"),
+        ({"X105_DE_time": np.full((6000, 1), np.nan)}, "6000 non-finite samples"),
+    ],
+)
+def test_bad_recordings_stop_bearing_before_training(variables, message, tmp_path, capsys):
+    folder = tmp_path / "cwru" / "0HP"
+    folder.mkdir(parents=True)
+    scipy.io.savemat(folder / "12k_Drive_End_IR007_0_105.mat", variables)
+    args = ["bearing", "--data", str(tmp_path / "cwru"), "--out", str(tmp_path / "run")]
+    assert main([*args, "--channels", "DE", "--test_load", "-1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "12k_Drive_End_IR007_0_105.mat" in err and message in err
+    assert not (tmp_path / "run").exists()  # refused before the run directory is claimed

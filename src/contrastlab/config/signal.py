@@ -34,11 +34,16 @@ from contrastlab.config.choices import (
     TS2VEC_POOLINGS,
     UCR_NORMALIZATIONS,
 )
-from contrastlab.config.options import option
+from contrastlab.config.options import Config, option
 from contrastlab.config.training import MAX_BATCH, TrainConfig
 
 CWRU_DIR_ENV = "CONTRASTLAB_CWRU_DIR"
 NO_CROSS_LOAD = -1
+AUTO_CHANNELS = "auto"
+# --channels auto: both accelerometers of every CWRU record (drive end and fan end) make the
+# features hold across motor loads (docs/bearing.md); the simulator has the drive end only; a
+# folder's recordings keep all their channels (None).
+AUTO_CHANNEL_LISTS: dict[str, tuple[str, ...]] = {"cwru": ("DE", "FE"), "bearing-sim": ("DE",)}
 MAX_WINDOW = 1 << 22
 
 
@@ -275,6 +280,8 @@ class BearingConfig(SignalConfig):
     ``baseline_model`` / ``baseline_input`` choose the scratch baseline's backbone and input
     representation (``same``: the pretrained network's). ``test_load = -1`` switches the
     cross-load evaluation off. ``--no-plots`` skips every figure, ``--no-tsne`` only the t-SNE.
+    ``--source folder`` (the user's recordings, one sub-folder per class) has no motor loads: its
+    preset is ``test_load = -1``.
     """
 
     epochs: int = option(30, "pretraining epochs", low=1, high=100_000)
@@ -296,21 +303,61 @@ class BearingConfig(SignalConfig):
     tsne: bool = option(True, "plot t-SNEs of the frozen features (--no-plots skips every figure)")
     data: str | None = option(
         None,
-        "folder of CWRU .mat files (--source cwru; default: $CONTRASTLAB_CWRU_DIR); none for "
-        "bearing-sim",
+        "cwru: folder of CWRU .mat files (default: $CONTRASTLAB_CWRU_DIR); folder: the folder "
+        "of recordings, DIR/<class>/<file> (.npy, .csv, .wav, .mat); none for bearing-sim",
     )
     source: str = option(
-        "cwru", "cwru (CWRU .mat files under --data) | bearing-sim (simulated recordings)",
+        "cwru",
+        "cwru (CWRU .mat files under --data) | bearing-sim (simulated recordings) | folder "
+        "(your recordings under --data, labelled by sub-folder; a class named 'normal' is the "
+        "healthy one)",
         choices=BEARING_SOURCES,
-    )  # fmt: skip
-    train_load: int = option(
-        0, "motor load in hp of the recordings split into train / val / test",
+    )
+    train_load: list[int] = option(
+        help="comma-separated motor loads in hp whose recordings are split into train / val / "
+        "test; model.pt is trained on all of them (cwru, bearing-sim)",
+        factory=lambda: [0],
         choices=MOTOR_LOADS_HP,
-    )  # fmt: skip
+    )
     test_load: int = option(
         1,
-        "motor load in hp of the cross-load test set, not --train_load; -1: no cross-load test",
+        "motor load in hp of the cross-load test set, none of --train_load; -1: no cross-load "
+        "test (cwru, bearing-sim)",
         choices=(NO_CROSS_LOAD, *MOTOR_LOADS_HP),
+    )
+    sample_rate_hz: float | None = option(
+        None,
+        "folder: sample rate of the recordings in Hz (required unless every file is a .wav, "
+        "whose rate is read); cwru and bearing-sim are 12000",
+        low=0.0,
+        open_low=True,
+        high=1e9,
+    )
+    rpm: float | None = option(
+        None,
+        "folder: shaft speed of the recordings in rpm, stored in model.pt so that diagnose can "
+        "compare a recording's speed with it (cwru and bearing-sim record their own)",
+        low=0.0,
+        open_low=True,
+        high=1e7,
+    )
+    ood_score_quantile: float = option(
+        0.99,
+        "quantile of the validation windows' out-of-distribution scores taken as the threshold "
+        "stored in model.pt (about 1 - q of in-distribution windows are flagged)",
+        low=0.0,
+        high=1.0,
+        open_low=True,
+        open_high=True,
+    )
+    ood_confidence_quantile: float = option(
+        0.01,
+        "quantile of the validation windows' maximum softmax probabilities taken as the "
+        "confidence threshold stored in model.pt",
+        low=0.0,
+        high=1.0,
+        open_low=True,
+        open_high=True,
     )
     label_scheme: str = option(
         "10class",
@@ -319,9 +366,11 @@ class BearingConfig(SignalConfig):
         choices=LABEL_SCHEME_NAMES,
     )
     channels: str = option(
-        "DE",
+        AUTO_CHANNELS,
         "comma-separated accelerometer channels: DE (drive end), FE (fan end), BA (base); "
-        "bearing-sim has DE only",
+        "bearing-sim has DE only; folder: the files' channel names. auto: DE,FE for cwru (the "
+        "two accelerometers of every record; see docs/bearing.md), DE for bearing-sim, every "
+        "channel of the files for folder",
     )
     window_length: int = option(2048, "samples per window", low=2, high=MAX_WINDOW)
     stride: int = option(1024, "samples between window starts", low=1, high=MAX_WINDOW)
@@ -392,30 +441,74 @@ class BearingConfig(SignalConfig):
     )
 
     @property
-    def channel_list(self) -> list[str]:
-        return [c.strip().upper() for c in self.channels.split(",") if c.strip()]
+    def channel_list(self) -> list[str] | None:
+        """The channels to read: upper-cased CWRU codes (``auto``: :data:`AUTO_CHANNEL_LISTS`);
+        for ``folder`` the names as given, or ``None`` (every channel of the files) for
+        ``auto``."""
+        if self.channels == AUTO_CHANNELS:
+            auto = AUTO_CHANNEL_LISTS.get(self.source)
+            return None if auto is None else list(auto)
+        names = [c.strip() for c in self.channels.split(",") if c.strip()]
+        return names if self.source == "folder" else [c.upper() for c in names]
 
     @property
     def cross_load(self) -> bool:
         return self.test_load != NO_CROSS_LOAD
 
-    def check(self) -> None:
-        super().check()
-        check_source_data(self.source, self.data)
-        if self.test_load == self.train_load:
+    @classmethod
+    def preset(cls, chosen: Mapping[str, Any], given: Set[str]) -> dict[str, Any]:
+        """``--source folder``: no cross-load test (a folder has no motor loads)."""
+        return {"test_load": NO_CROSS_LOAD} if chosen.get("source") == "folder" else {}
+
+    def _check_loads(self) -> None:
+        loads = list(self.train_load)
+        if not loads or len(set(loads)) != len(loads):
+            raise ValueError(f"--train_load must list distinct motor loads, got {loads}")
+        if self.test_load in loads:
             raise ValueError(
-                f"--test_load must differ from --train_load ({self.train_load}); "
-                f"use --test_load {NO_CROSS_LOAD} for no cross-load evaluation"
+                f"--test_load {self.test_load} is one of --train_load {loads}; use another load "
+                f"or --test_load {NO_CROSS_LOAD} for no cross-load evaluation"
             )
+
+    def _check_source(self) -> None:
+        if self.source == "folder":
+            if not self.data:
+                raise ValueError("--source folder needs the folder of recordings: --data DIR")
+            if self.cross_load:
+                raise ValueError(
+                    f"--source folder has no motor loads: --test_load {NO_CROSS_LOAD} (its preset)"
+                )
+            return
+        check_source_data(self.source, self.data)
+        for name in ("sample_rate_hz", "rpm"):
+            if getattr(self, name) is not None:
+                raise ValueError(
+                    f"--{name} describes the recordings of --source folder; {self.source} "
+                    "records carry their own"
+                )
+
+    def _check_channels(self) -> None:
         channels = self.channel_list
+        if channels is None:  # folder, auto: every channel of the files
+            return
+        if not channels or len(set(channels)) != len(channels):
+            raise ValueError(f"--channels must list distinct channels, got {self.channels!r}")
+        if self.source == "folder":
+            return
         unknown = [c for c in channels if c not in CWRU_CHANNELS]
-        if not channels or unknown or len(set(channels)) != len(channels):
+        if unknown:
             raise ValueError(
-                f"--channels must list distinct channels of {', '.join(CWRU_CHANNELS)}, "
-                f"got {self.channels!r}"
+                f"--channels must list channels of {', '.join(CWRU_CHANNELS)} (or be "
+                f"{AUTO_CHANNELS}), got {self.channels!r}"
             )
         if self.source == "bearing-sim" and channels != ["DE"]:
             raise ValueError("the bearing-sim source has the drive-end channel only: --channels DE")
+
+    def check(self) -> None:
+        super().check()
+        self._check_source()
+        self._check_loads()
+        self._check_channels()
         budgets = list(self.labels_per_class)
         if not budgets or len(set(budgets)) != len(budgets):
             raise ValueError(f"--labels_per_class must list distinct budgets, got {budgets}")
@@ -424,6 +517,42 @@ class BearingConfig(SignalConfig):
                 f"--stride {self.stride} skips most of each recording (windows of "
                 f"{self.window_length}): use at most 64 x --window_length"
             )
+
+
+@dataclass
+class DiagnoseConfig(Config):
+    """Options of ``contrastlab diagnose`` (the recordings are its positional arguments)."""
+
+    ckpt: str | None = option(None, "model.pt written by 'contrastlab bearing' (required)")
+    sample_rate_hz: float | None = option(
+        None,
+        "sample rate in Hz of recordings that do not state it (.npy, .csv, .mat); they are "
+        "resampled to the model's rate. Not given: CWRU-named files are 12000, others are read "
+        "at the model's rate with a warning",
+        low=0.0,
+        open_low=True,
+        high=1e9,
+    )
+    rpm: float | None = option(
+        None,
+        "shaft speed of the recordings in rpm (default: the speed a CWRU file records), "
+        "compared with the training speeds stored in model.pt",
+        low=0.0,
+        open_low=True,
+        high=1e7,
+    )
+    variable: str | None = option(
+        None, ".mat variable holding the signal (default: by channel, CWRU naming)"
+    )
+    stride: int | None = option(
+        None, "samples between windows (default: one window length)", low=1, high=MAX_WINDOW
+    )
+    json: bool = option(False, "print one JSON object per file (schema in docs/bearing.md)")
+    windows: bool = option(False, "also print every window's class, confidence and OOD score")
+
+    def check(self) -> None:
+        if not self.ckpt:
+            raise ValueError("--ckpt is required: the model.pt written by 'contrastlab bearing'")
 
 
 @dataclass

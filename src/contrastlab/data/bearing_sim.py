@@ -16,9 +16,11 @@ BPFO = 3.585 fr, BPFI = 5.415 fr, BSF = 2.357 fr, FTF = 0.398 fr.
 
 The simulation adds slow speed fluctuation, random slip of the impact spacing (the rolling elements
 do not roll perfectly; 1-2 % of the spacing, accumulating), impact-to-impact amplitude scatter,
-shaft harmonics (unbalance, present in every class) and Gaussian noise. The motor load sets the
-shaft speed (1797 / 1772 / 1750 / 1730 rpm at 0-3 hp) and the fault diameter sets the impact
-amplitude (proportional to the size in mils / 7).
+shaft harmonics (unbalance, present in every class), the machine's broadband background (random
+forces rung through the same structural mode, so a healthy bearing's spectrum has the resonance
+hump a real one has, unlike white noise) and white sensor noise. The motor load sets the shaft
+speed (1797 / 1772 / 1750 / 1730 rpm at 0-3 hp) and the fault diameter sets the impact amplitude
+(proportional to the size in mils / 7).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import scipy.signal
 
 from contrastlab._checks import check_choice, check_int, check_non_negative, check_positive
 from contrastlab.data.cwru import CLASSES_10, LABEL_SCHEMES, class_index, recording_splits
@@ -85,7 +88,11 @@ class BearingPhysics:
     ``speed_jitter``: relative std of the slow shaft-speed fluctuation;
     ``slip``: relative std of each impact spacing (accumulating, as real slip does);
     ``shaft_amplitude``: amplitude of the 1x (and half of it, 2x) shaft harmonic;
-    ``noise_std``: std of additive white Gaussian noise.
+    ``background_std``: std of the machine's background vibration, white Gaussian forces filtered
+    by the structural mode (a two-pole resonator with the same ``resonance_hz`` and
+    ``damping_ratio``: ``y[n] = 2 r cos(w_d / fs) y[n-1] - r^2 y[n-2] + e[n]``,
+    ``r = exp(-zeta w / fs)``), scaled to this std;
+    ``noise_std``: std of additive white Gaussian sensor noise.
     """
 
     geometry: BearingGeometry = SKF_6205
@@ -97,7 +104,8 @@ class BearingPhysics:
     speed_jitter: float = 0.002
     slip: float = 0.01
     shaft_amplitude: float = 0.05
-    noise_std: float = 0.2
+    background_std: float = 0.2
+    noise_std: float = 0.05
 
     def __post_init__(self) -> None:
         check_positive("resonance_hz", self.resonance_hz)
@@ -108,6 +116,7 @@ class BearingPhysics:
         for name in ("impulse_amplitude", "amplitude_scatter", "speed_jitter", "slip"):
             check_non_negative(name, getattr(self, name))
         check_non_negative("shaft_amplitude", self.shaft_amplitude)
+        check_non_negative("background_std", self.background_std)
         check_non_negative("noise_std", self.noise_std)
 
 
@@ -177,6 +186,19 @@ def _ring(
     return out
 
 
+def structural_background(
+    n_samples: int, sample_rate_hz: float, physics: BearingPhysics, rng: np.random.Generator
+) -> np.ndarray:
+    """White Gaussian forces through the structural mode, scaled to ``physics.background_std``
+    (see :class:`BearingPhysics`): ``[n_samples]``."""
+    omega = 2 * np.pi * physics.resonance_hz / sample_rate_hz  # rad per sample
+    radius = np.exp(-physics.damping_ratio * omega)
+    omega_d = omega * np.sqrt(1 - physics.damping_ratio**2)
+    forces = rng.standard_normal(n_samples)
+    response = scipy.signal.lfilter([1.0], [1.0, -2 * radius * np.cos(omega_d), radius**2], forces)
+    return physics.background_std * response / response.std()
+
+
 def simulate_bearing_record(
     class_name: str,
     load_hp: int = 0,
@@ -240,6 +262,8 @@ def simulate_bearing_record(
             amplitudes *= 1 + physics.modulation_depth * np.cos(2 * np.pi * cage_revs + phase)
             amplitudes[1::2] *= 0.5
         signal = signal + _ring(impulse_times, amplitudes, n_samples, sample_rate_hz, physics)
+    if physics.background_std > 0:
+        signal = signal + structural_background(n_samples, sample_rate_hz, physics, rng)
     signal = signal + physics.noise_std * rng.standard_normal(n_samples)
     return SimulatedRecord(
         signal=signal,

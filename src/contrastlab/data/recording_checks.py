@@ -22,6 +22,13 @@ of :class:`QualityThresholds`:
   unclipped signal touches its extremes in single samples. With the default tolerance of 1e-6 of
   the range, even a clean slow sine spends about ``4 sqrt(2e-6) / (2 pi) ~ 0.1 %`` of its samples
   that close to its peaks, far below 1 %.
+
+A file that cannot be read at all gets a problem too, from the error that
+:func:`contrastlab.data.recordings.read_recording` raised (:func:`reading_problem`): ``not_found``,
+``empty`` (0 bytes), ``unsupported`` (file type), ``complex`` (complex-valued samples), ``matrix``
+(a matrix where one channel was expected; the message lists the file's variables),
+``missing_channel`` (no variable for a requested channel) and ``unreadable`` (truncated, corrupt,
+no numeric data, anything else).
 """
 
 from __future__ import annotations
@@ -38,6 +45,26 @@ TOO_SHORT = "too_short"
 FLAT = "flat"
 CLIPPED = "clipped"
 REASONS = (NON_FINITE, TOO_SHORT, FLAT, CLIPPED)
+
+NOT_FOUND = "not_found"
+EMPTY = "empty"
+UNSUPPORTED = "unsupported"
+COMPLEX = "complex"
+MATRIX = "matrix"
+MISSING_CHANNEL = "missing_channel"
+UNREADABLE = "unreadable"
+READING_REASONS = (NOT_FOUND, EMPTY, UNSUPPORTED, COMPLEX, MATRIX, MISSING_CHANNEL, UNREADABLE)
+# What read_recording's messages say for each reason (tests/data/test_recording_checks.py writes a
+# file with each problem, so a reworded message there fails a test here); anything else is
+# UNREADABLE.
+_READING_MESSAGES = (
+    (EMPTY, "is empty (0 bytes)"),
+    (UNSUPPORTED, "unsupported file type"),
+    (COMPLEX, "complex-valued"),
+    (MATRIX, "is a matrix of shape"),
+    (MISSING_CHANNEL, "has no variable"),
+    (MISSING_CHANNEL, "cannot tell which variable"),
+)
 
 
 @dataclass(frozen=True)
@@ -202,3 +229,13 @@ def raise_for_problems(problems: Sequence[RecordingProblem], source: str) -> Non
     """Raise ``ValueError("<source>: <message>; <message>...")`` when ``problems`` is not empty."""
     if problems:
         raise ValueError(f"{source}: " + "; ".join(p.message for p in problems))
+
+
+def reading_problem(error: OSError | ValueError) -> RecordingProblem:
+    """The :class:`RecordingProblem` of a file that ``read_recording`` refused with ``error``
+    (its reason one of :data:`READING_REASONS`, its message the error's)."""
+    if isinstance(error, FileNotFoundError):
+        return RecordingProblem(NOT_FOUND, str(error))
+    message = str(error)
+    reason = next((r for r, text in _READING_MESSAGES if text in message), UNREADABLE)
+    return RecordingProblem(reason, message)

@@ -102,19 +102,26 @@ class SpectralTilt(nn.Module):
         return spectral_tilt(x, self.max_db, self.n_knots)
 
 
-def signal_views_augment(
-    length: int, speed_change_fraction: float = 0.03, tilt_db: float = 3.0
-) -> RandomSignalAugment:
-    """The views of the signal pipelines for windows of ``length`` samples: speed change and
-    spectral tilt (each skipped when 0), then the generic catalogue (circular shift, jitter
-    always; scaling, time and frequency masking with probability 0.5)."""
-    if isinstance(length, bool) or not isinstance(length, int) or length < 2:
-        raise ValueError(f"length must be an integer >= 2, got {length!r}")
+def physical_views(speed_change_fraction: float = 0.03, tilt_db: float = 3.0) -> list[nn.Module]:
+    """The nuisances of a load change as augmentations: :class:`SpeedChange` and
+    :class:`SpectralTilt`, each left out when its size is 0."""
     physical: list[nn.Module] = []
     if speed_change_fraction > 0:
         physical.append(SpeedChange(speed_change_fraction))
     if tilt_db > 0:
         physical.append(SpectralTilt(tilt_db))
+    return physical
+
+
+def signal_views_augment(
+    length: int, speed_change_fraction: float = 0.03, tilt_db: float = 3.0
+) -> RandomSignalAugment:
+    """The views of the signal pipelines for windows of ``length`` samples: speed change and
+    spectral tilt (:func:`physical_views`), then the generic catalogue (circular shift, jitter
+    always; scaling, time and frequency masking with probability 0.5)."""
+    if isinstance(length, bool) or not isinstance(length, int) or length < 2:
+        raise ValueError(f"length must be an integer >= 2, got {length!r}")
+    physical = physical_views(speed_change_fraction, tilt_db)
     generic = [TimeShift(length // 4, "circular"), Scaling(0.1), Jitter(0.05), TimeMasking(0.1)]
     generic.append(FrequencyMasking(0.1))
     return RandomSignalAugment(

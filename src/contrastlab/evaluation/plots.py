@@ -1,10 +1,14 @@
 """Figures for reports: t-SNE of features, training curves, confusion matrix, envelope spectrum,
-and generic x/y lines (benchmarks).
+and generic x/y lines (benchmarks, few-label curves with error bars).
 
 Every function draws on its own ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot, no
 global backend switch, safe in headless jobs and threads), writes a PNG to ``path`` (parent folders
 are created) and returns ``path`` as a :class:`pathlib.Path`. Arrays may be torch tensors, NumPy
 arrays or sequences.
+
+Classes keep one colour across every figure of a run: class ``c`` of ``K`` is
+:func:`class_colour` ``(c, K)`` in the t-SNE scatter, on the confusion matrix's tick labels and in
+the envelope spectra.
 """
 
 from __future__ import annotations
@@ -18,13 +22,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 ArrayLike = torch.Tensor | np.ndarray | Sequence[float]
 
 _DPI = 120
 _MAX_ANNOTATED_CLASSES = 20
+# Marker lines (defect frequencies) in dark shades that no class colour uses.
+_MARKER_COLOURS = ("#444444", "#8b0000", "#00008b", "#006400", "#8b008b")
 
 
 def _as_numpy(name: str, values: Any, ndim: int) -> np.ndarray:
@@ -39,6 +47,18 @@ def _as_numpy(name: str, values: Any, ndim: int) -> np.ndarray:
     if array.size == 0:
         raise ValueError(f"{name} is empty")
     return array
+
+
+def class_colour(index: int, num_classes: int) -> str:
+    """The colour of class ``index`` of ``num_classes``, the same in every figure: matplotlib's
+    ``tab10`` colours for up to 10 classes, ``tab20`` for up to 20, evenly spaced hues beyond."""
+    if not 0 <= index < num_classes:
+        raise ValueError(f"class index {index} is not in [0, {num_classes})")
+    if num_classes <= 10:
+        return f"C{index}"
+    if num_classes <= 20:
+        return to_hex(colormaps["tab20"](index))
+    return to_hex(colormaps["hsv"](index / num_classes))
 
 
 def _new_figure(width: float, height: float) -> Figure:
@@ -68,7 +88,8 @@ def plot_tsne(
 
     At most ``max_points`` samples (a seeded uniform subsample) are embedded, since t-SNE costs
     O(N log N) per iteration with a large constant. ``perplexity`` is capped at ``(n - 1) / 3`` so
-    small sets work. ``class_names[c]`` names class ``c`` in the legend (``None``: the indices).
+    small sets work. ``class_names[c]`` names class ``c`` in the legend and gives it
+    :func:`class_colour` ``(c, len(class_names))`` (``None``: the indices, matplotlib's colours).
     """
     from sklearn.manifold import TSNE
 
@@ -109,7 +130,8 @@ def plot_tsne(
     for cls in np.unique(labels):
         points = embedding[labels == cls]
         name = class_names[cls] if class_names is not None else str(cls)
-        axes.scatter(points[:, 0], points[:, 1], s=6, alpha=0.7, label=name)
+        colour = None if class_names is None else class_colour(int(cls), len(class_names))
+        axes.scatter(points[:, 0], points[:, 1], s=6, alpha=0.7, label=name, color=colour)
     if len(classes) <= _MAX_ANNOTATED_CLASSES:
         axes.legend(markerscale=2, fontsize="small", loc="best")
     axes.set_title(f"{title} ({n} points)")
@@ -204,8 +226,10 @@ def plot_confusion_matrix(
 ) -> Path:
     """Heat map of ``cm`` ([C, C] counts, true class on rows, prediction on columns).
 
-    ``normalize`` divides each row by its total (per-class recall; empty rows stay 0). Cells are
-    annotated when ``C <= 20``.
+    ``normalize`` divides each row by its total (per-class recall). A row without any window (a
+    class with no recording in the set) is greyed out and marked "no recording" instead of a row
+    of zeros that would read as "never recognised". Cells are annotated when ``C <= 20``; tick
+    labels take the classes' colours (:func:`class_colour`).
     """
     matrix = _as_numpy("cm", cm, 2).astype(np.float64)
     if matrix.shape[0] != matrix.shape[1]:
@@ -214,29 +238,50 @@ def plot_confusion_matrix(
         raise ValueError(f"class_names has {len(class_names)} names for {matrix.shape[0]} classes")
     if not np.isfinite(matrix).all() or (matrix < 0).any():
         raise ValueError("cm must hold finite counts >= 0")
+    empty = matrix.sum(axis=1) == 0
     if normalize:
         totals = matrix.sum(axis=1, keepdims=True)
         matrix = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
 
-    size = max(4.0, 0.5 * len(class_names) + 2)
+    count = len(class_names)
+    size = max(4.0, 0.5 * count + 2)
     figure = _new_figure(size + 1, size)
     axes = figure.add_subplot()
-    image = axes.imshow(matrix, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    shown = np.ma.masked_array(matrix, mask=np.repeat(empty[:, None], count, axis=1))
+    cmap = colormaps["Blues"].with_extremes(bad="0.85")
+    image = axes.imshow(shown, cmap=cmap, vmin=0, vmax=1 if normalize else None)
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
-    ticks = np.arange(len(class_names))
+    ticks = np.arange(count)
     axes.set_xticks(ticks, labels=list(class_names), rotation=45, ha="right")
     axes.set_yticks(ticks, labels=list(class_names))
+    for labels in (axes.get_xticklabels(), axes.get_yticklabels()):
+        for index, label in enumerate(labels):
+            label.set_color(class_colour(index, count))
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
     axes.set_title(title + (" (row-normalised)" if normalize else ""))
-    if len(class_names) <= _MAX_ANNOTATED_CLASSES:
+    for row in np.flatnonzero(empty):
+        axes.text((count - 1) / 2, row, "no recording", ha="center", va="center", fontsize=9)
+    if count <= _MAX_ANNOTATED_CLASSES:
         threshold = matrix.max() / 2 if matrix.max() > 0 else 1
         for row, column in np.ndindex(matrix.shape):
+            if empty[row]:
+                continue
             value = matrix[row, column]
             text = f"{value:.2f}" if normalize else f"{value:.0f}"
             colour = "white" if value > threshold else "black"
             axes.text(column, row, text, ha="center", va="center", color=colour, fontsize=8)
     return _save(figure, path)
+
+
+def harmonic_frequencies(
+    frequency_hz: float, max_frequency_hz: float, max_harmonics: int
+) -> list[float]:
+    """``[k f for k = 1, 2, ...]`` up to ``max_harmonics`` and ``<= max_frequency_hz``."""
+    if not frequency_hz > 0:
+        raise ValueError(f"frequency_hz must be > 0, got {frequency_hz!r}")
+    count = min(max_harmonics, math.floor(max_frequency_hz / frequency_hz))
+    return [k * frequency_hz for k in range(1, count + 1)]
 
 
 def plot_envelope_spectrum(
@@ -246,29 +291,45 @@ def plot_envelope_spectrum(
     markers: Mapping[str, float] | None = None,
     max_frequency_hz: float | None = None,
     title: str = "envelope spectrum",
+    harmonics: int = 1,
+    colour: str = "black",
+    highlight: str | None = None,
 ) -> Path:
-    """Amplitude against frequency (``freqs`` [F] in Hz, ``amplitude`` [F]) with a dashed
-    vertical line at each named frequency of ``markers`` (e.g. ``{"BPFO": 107.4, "BPFI": 162.2}``
-    bearing fault frequencies); ``max_frequency_hz`` crops the x-axis."""
+    """Amplitude against frequency (``freqs`` [F] in Hz, ``amplitude`` [F]) drawn in ``colour``,
+    with a dashed vertical line at each named frequency of ``markers`` (e.g. ``{"BPFO": 107.4,
+    "BPFI": 162.2}`` bearing fault frequencies) and dotted ones at its harmonics ``2f, 3f, ...``
+    up to the ``harmonics``-th (:func:`harmonic_frequencies`); the marker named ``highlight`` is
+    drawn thicker. ``max_frequency_hz`` crops the x-axis."""
     freqs = _as_numpy("freqs", freqs, 1).astype(np.float64)
     amplitude = _as_numpy("amplitude", amplitude, 1).astype(np.float64)
     if freqs.shape != amplitude.shape:
         raise ValueError(f"freqs {freqs.shape} and amplitude {amplitude.shape} must match")
     markers = dict(markers or {})
     for name, frequency in markers.items():
-        if not _is_number(frequency) or not math.isfinite(frequency):
-            raise ValueError(f"marker {name!r} must be a finite frequency in Hz, got {frequency!r}")
+        if not _is_number(frequency) or not math.isfinite(frequency) or frequency <= 0:
+            raise ValueError(f"marker {name!r} must be a frequency > 0 in Hz, got {frequency!r}")
+    if highlight is not None and highlight not in markers:
+        raise ValueError(f"highlight {highlight!r} is not one of the markers {list(markers)}")
     if max_frequency_hz is not None and not max_frequency_hz > 0:
         raise ValueError(f"max_frequency_hz must be > 0, got {max_frequency_hz!r}")
+    if isinstance(harmonics, bool) or not isinstance(harmonics, int) or harmonics < 1:
+        raise ValueError(f"harmonics must be an integer >= 1, got {harmonics!r}")
 
     figure = _new_figure(9, 4)
     axes = figure.add_subplot()
-    axes.plot(freqs, amplitude, linewidth=0.8, color="black")
+    axes.plot(freqs, amplitude, linewidth=0.8, color=colour)
+    limit = float(freqs.max()) if max_frequency_hz is None else max_frequency_hz
     for index, (name, frequency) in enumerate(markers.items()):
-        axes.axvline(
-            frequency, linestyle="--", linewidth=1, color=f"C{index % 10}",
-            label=f"{name} = {frequency:g} Hz",
-        )  # fmt: skip
+        lines = harmonic_frequencies(frequency, max(limit, frequency), harmonics)
+        orders = f" (x1-{len(lines)})" if len(lines) > 1 else ""
+        for order, line in enumerate(lines, start=1):
+            axes.axvline(
+                line,
+                linestyle="--" if order == 1 else ":",
+                linewidth=2.0 if name == highlight else 1.0,
+                color=_MARKER_COLOURS[index % len(_MARKER_COLOURS)],
+                label=f"{name} = {frequency:g} Hz{orders}" if order == 1 else None,
+            )
     if max_frequency_hz is not None:
         axes.set_xlim(max(0.0, float(freqs.min())), max_frequency_hz)
     axes.set_xlabel("frequency (Hz)")
@@ -288,11 +349,19 @@ def plot_lines(
     logx: bool = False,
     logy: bool = False,
     title: str | None = None,
+    errors: Mapping[str, ArrayLike] | None = None,
+    styles: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
     """Generic x/y lines, one per ``series`` entry ``name -> (x [P], y [P])``, e.g. runtime against
-    batch size for benchmarks (scaling plots). Log axes require positive values."""
+    batch size for benchmarks (scaling plots). ``errors[name]`` ([P], >= 0) draws error bars
+    ``y +- error``; ``styles[name]`` holds matplotlib line options (``color``, ``linestyle``).
+    Log axes require positive values."""
     if not series:
         raise ValueError("series must hold at least one (x, y) entry")
+    errors, styles = dict(errors or {}), dict(styles or {})
+    unknown = sorted((set(errors) | set(styles)) - set(series))
+    if unknown:
+        raise ValueError(f"errors / styles name series that do not exist: {unknown}")
     figure = _new_figure(6, 4.5)
     axes = figure.add_subplot()
     for name, pair in series.items():
@@ -305,7 +374,14 @@ def plot_lines(
         for axis, values, is_log in (("x", x, logx), ("y", y, logy)):
             if is_log and (values <= 0).any():
                 raise ValueError(f"series[{name!r}] has {axis} values <= 0 on a log {axis}-axis")
-        axes.plot(x, y, marker="o", label=name)
+        error = None
+        if name in errors:
+            error = _as_numpy(f"errors[{name!r}]", errors[name], 1).astype(np.float64)
+            if error.shape != y.shape or not np.isfinite(error).all() or (error < 0).any():
+                raise ValueError(f"errors[{name!r}] must be {y.size} finite values >= 0")
+        options = {"marker": "o", **styles.get(name, {})}
+        axes.errorbar(x, y, yerr=error, label=name, capsize=3 if error is not None else 0,
+                      **options)  # fmt: skip
     if logx:
         axes.set_xscale("log")
     if logy:

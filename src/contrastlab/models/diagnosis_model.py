@@ -7,7 +7,16 @@ It holds only plain data and state dicts, so it loads with ``torch.load(weights_
      "spec": network spec (see contrastlab.models.signal_spec), "state_dict": {...},
      "class_names": [...], "sample_rate_hz": float, "window_length": int, "stride": int,
      "channels": ["DE", ...], "input": "fft" | ..., "normalization": {"mean": [...], "std": [...]}
-     or None, "label_scheme": str, "trained_on": {...}}
+     or None, "label_scheme": str or None, "trained_on": {...},
+     "training_rpm": {"min": float, "max": float, "mean": float} or None,
+     "speed_tolerance": float, "ood": OodDetector.to_dict() or None}
+
+``training_rpm`` summarises the shaft speeds of the training recordings and ``speed_tolerance`` the
+relative speed change the training views covered: ``contrastlab diagnose`` warns about a
+recording whose speed lies outside ``[min (1 - tolerance), max (1 + tolerance)]``. ``ood`` is the
+calibrated out-of-distribution detector of :mod:`contrastlab.evaluation.ood` (plain data; the
+diagnose pipeline rebuilds it). The last three keys came with the input checks; a file written
+before them loads with ``None`` / ``0.0`` (no speed or OOD check).
 """
 
 from __future__ import annotations
@@ -47,8 +56,13 @@ def save_diagnosis_model(
     normalization: dict[str, Any] | None,
     label_scheme: str | None = None,
     trained_on: dict[str, Any] | None = None,
+    training_rpm: dict[str, float] | None = None,
+    speed_tolerance: float = 0.0,
+    ood: dict[str, Any] | None = None,
 ) -> Path:
     """Write a diagnosis model file (plain data + the classifier's state dict, on CPU)."""
+    if not 0.0 <= speed_tolerance < 1.0:
+        raise ValueError(f"speed_tolerance must be in [0, 1), got {speed_tolerance!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {key: value.detach().cpu() for key, value in classifier.state_dict().items()}
@@ -67,6 +81,11 @@ def save_diagnosis_model(
         else {"mean": list(normalization["mean"]), "std": list(normalization["std"])},
         "label_scheme": label_scheme,
         "trained_on": dict(trained_on or {}),
+        "training_rpm": None
+        if training_rpm is None
+        else {key: float(training_rpm[key]) for key in ("min", "max", "mean")},
+        "speed_tolerance": float(speed_tolerance),
+        "ood": None if ood is None else dict(ood),
     }
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -89,6 +108,9 @@ class DiagnosisModel:
     channels: list[str]
     normalization: dict[str, list[float]] | None
     info: dict[str, Any] = field(default_factory=dict)
+    training_rpm: dict[str, float] | None = None
+    speed_tolerance: float = 0.0
+    ood: dict[str, Any] | None = None
 
 
 def load_diagnosis_model(path: str | os.PathLike[str]) -> DiagnosisModel:
@@ -129,4 +151,7 @@ def load_diagnosis_model(path: str | os.PathLike[str]) -> DiagnosisModel:
         channels=list(payload["channels"]),
         normalization=payload.get("normalization"),
         info={k: payload[k] for k in ("input", "label_scheme", "trained_on") if k in payload},
+        training_rpm=payload.get("training_rpm"),
+        speed_tolerance=float(payload.get("speed_tolerance", 0.0)),
+        ood=payload.get("ood"),
     )

@@ -2,11 +2,13 @@
 
 Protocol (one run directory holds everything), one named step each:
 
-1. :func:`load_bearing_data`: windows of the recordings at ``--train_load`` (CWRU ``.mat`` files
-   under ``--data``, or the ``bearing-sim`` simulator), split by time inside each recording
-   (train / val / test, no shared samples), standardised per channel with training statistics.
-   With ``--test_load`` the recordings at that other motor load (another shaft speed) form the
-   cross-load test set, cut whole into windows and standardised with the *training* statistics.
+1. :func:`~contrastlab.pipelines.bearing_data.load_bearing_data`: windows of the recordings at
+   every load of ``--train_load`` (CWRU ``.mat`` files under ``--data``, the ``bearing-sim``
+   simulator, or a ``folder`` of the user's recordings labelled by sub-folder), split by time
+   inside each recording (train / val / test, no shared samples), standardised per channel with
+   training statistics. With ``--test_load`` the recordings at that other motor load (another
+   shaft speed) form the cross-load test set, cut whole into windows and standardised with the
+   *training* statistics (classes without a training recording left out).
 2. :func:`pretrain_encoder`: the encoder (input front-end + backbone,
    :mod:`contrastlab.models.signal_spec`) pretrained on the training windows with ``--method``.
    ``simclr`` and ``cpc`` never see a label; ``supcon`` and ``siamese`` use every training label
@@ -18,11 +20,14 @@ Protocol (one run directory holds everything), one named step each:
    scratch on the same labelled windows, with the same network (default) or another one
    (``--baseline_model wdcnn --baseline_input raw``: the classic supervised WDCNN). Every
    classifier is also scored on the cross-load set.
-4. :func:`save_diagnosis_model`: ``model.pt``, the classifier fine-tuned on all training labels
-   (else the linear probe), with everything ``contrastlab diagnose`` needs.
+4. ``model.pt`` (:func:`save_diagnosis_model`): the classifier fine-tuned on all training labels
+   (else the linear probe) with everything ``contrastlab diagnose`` needs, including its
+   out-of-distribution calibration and the training shaft speeds; its accuracy, false-alarm and
+   missed-detection rates and flagged fractions per window set
+   (:mod:`contrastlab.pipelines.bearing_model`).
 5. :func:`draw_bearing_figures`: confusion matrices, t-SNE of the frozen features, per-class
-   envelope spectra with the bearing defect frequencies, training curves, the few-label curve;
-   and ``summary.json`` with every figure.
+   envelope spectra with the bearing defect frequencies and their harmonics, training curves, the
+   few-label and cross-load curves; and ``summary.json`` with every figure.
 """
 
 from __future__ import annotations
@@ -38,8 +43,7 @@ from tqdm.auto import tqdm
 
 from contrastlab.config.choices import LABELLED_METHODS
 from contrastlab.config.signal import BearingConfig
-from contrastlab.data.signal_sources import load_signal_source
-from contrastlab.data.splits import DataSplits, LabeledTensors
+from contrastlab.data.splits import LabeledTensors
 from contrastlab.evaluation.bearing_figures import (
     BearingFeatures,
     draw_bearing_figures,
@@ -53,6 +57,13 @@ from contrastlab.models.diagnosis_model import save_diagnosis_model
 from contrastlab.models.signal_encoder import SignalEncoder
 from contrastlab.models.signal_networks import SignalClassifier
 from contrastlab.models.signal_spec import build_signal_encoder
+from contrastlab.pipelines.bearing_data import (
+    BearingData,
+    data_summary,
+    load_bearing_data,
+    training_loads,
+)
+from contrastlab.pipelines.bearing_model import calibrate_ood, judge_classifier, ood_thresholds
 from contrastlab.training.devices import resolve_device
 from contrastlab.training.fine_tune import FineTuneRecipe, train_classifier
 from contrastlab.training.provenance import provenance
@@ -62,68 +73,6 @@ from contrastlab.training.run_directory import claimed_run, usable_run_path
 from contrastlab.training.signal_pretraining import network_spec, pretrain_encoder, views_augment
 
 # ----------------------------------------------------------------------------------- 1. data
-
-
-@dataclass
-class BearingData:
-    """The windows of a bearing run and the facts ``model.pt`` stores about them."""
-
-    splits: DataSplits
-    cross: LabeledTensors | None
-    facts: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def test_sets(self) -> dict[str, LabeledTensors]:
-        return {"test": self.splits.test} | (
-            {} if self.cross is None else {"cross_load": self.cross}
-        )
-
-
-def _load(config: BearingConfig, load: int, whole: bool) -> DataSplits:
-    """Windows of the recordings at motor load ``load``; ``whole`` puts every window of every
-    recording in ``train`` without normalisation (a test set for another load's model)."""
-    options: dict[str, Any] = {
-        "loads": [load],
-        "window_length": config.window_length,
-        "stride": config.stride,
-        "label_scheme": config.label_scheme,
-    }
-    if whole:
-        options.update(split_fractions=(1.0, 0.0, 0.0), normalize="none")
-    if config.source == "cwru":
-        return load_signal_source("cwru", config.data, channels=config.channel_list, **options)
-    options.update(n_samples=config.sim_samples, seed=config.seed + 1000 * load)
-    return load_signal_source("bearing-sim", None, **options)
-
-
-def load_bearing_data(config: BearingConfig) -> BearingData:
-    """Step 1 (module docstring): the splits at ``--train_load`` and the cross-load windows at
-    ``--test_load`` (None without), standardised with the training statistics."""
-    data = _load(config, config.train_load, whole=False)
-    counts = torch.bincount(data.train.labels, minlength=data.num_classes)
-    smallest, budget = int(counts[counts > 0].min()), max(config.labels_per_class)
-    if smallest < budget:
-        raise ValueError(
-            f"a class has only {smallest} training windows, fewer than --labels_per_class "
-            f"{budget}: use a smaller budget, a smaller --stride or longer recordings"
-        )
-    facts = {
-        "class_names": list(data.class_names),
-        "sample_rate_hz": float(data.metadata["sample_rate_hz"]),
-        "window_length": int(data.train.inputs.shape[2]),
-        "stride": config.stride,
-        "channels": config.channel_list,
-        "normalization": data.metadata["normalization"],
-        "label_scheme": config.label_scheme,
-    }
-    if not config.cross_load:
-        return BearingData(data, None, facts)
-    other = _load(config, config.test_load, whole=True).train
-    normalization = data.metadata["normalization"]
-    mean = torch.tensor(normalization["mean"], dtype=torch.float64)[None, :, None]
-    std = torch.tensor(normalization["std"], dtype=torch.float64)[None, :, None]
-    inputs = ((other.inputs.double() - mean) / std).float()
-    return BearingData(data, LabeledTensors(inputs, other.labels), facts)
 
 
 def encode_bearing_data(
@@ -280,31 +229,6 @@ def compare_with_scratch(
 # ------------------------------------------------------------------------------- 5. summary
 
 
-def data_summary(data: BearingData, config: BearingConfig) -> dict[str, Any]:
-    splits = data.splits
-    summary: dict[str, Any] = {
-        "source": config.source,
-        "train_load_hp": config.train_load,
-        "class_names": list(splits.class_names),
-        "sample_rate_hz": data.facts["sample_rate_hz"],
-        "window_length": config.window_length,
-        "stride": config.stride,
-        "channels": config.channel_list,
-        "windows": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
-        "train_windows_per_class": torch.bincount(
-            splits.train.labels, minlength=splits.num_classes
-        ).tolist(),
-    }
-    if data.cross is not None:
-        summary["test_load_hp"] = config.test_load
-        summary["windows"]["cross_load"] = len(data.cross)
-        present = torch.bincount(data.cross.labels, minlength=splits.num_classes) > 0
-        summary["cross_load_classes"] = [
-            name for name, seen in zip(splits.class_names, present.tolist(), strict=True) if seen
-        ]
-    return summary
-
-
 # ------------------------------------------------------------------------------------ the run
 
 
@@ -346,14 +270,20 @@ def run_bearing(config: BearingConfig) -> dict[str, Any]:
         few_label = evaluate_few_label(config, evaluators, baseline_spec)
         chosen = "fine_tune" if "fine_tune" in evaluators.all_labels else "linear_probe"
         final = evaluators.all_labels[chosen].cpu().eval()
-        final_scores = score_classifier(final, data.test_sets, config.eval_batch_size)
+        detector = calibrate_ood(final, data.splits, config)
+        judged = judge_classifier(
+            final, detector, {"val": data.splits.val, **data.test_sets},
+            data.splits.class_names, config.eval_batch_size,
+        )  # fmt: skip
+        final_scores = {name: judged[name]["accuracy"] for name in data.test_sets}
         trained_on = {
-            "source": config.source, "load_hp": config.train_load, "method": config.method,
-            "classifier": chosen, "test_top1": final_scores["test"],
+            "source": config.source, "load_hp": training_loads(config),
+            "method": config.method, "classifier": chosen, "test_top1": final_scores["test"],
         }  # fmt: skip
         model_path = save_diagnosis_model(
-            run / "model.pt", final, spec, trained_on=trained_on, **data.facts
-        )
+            run / "model.pt", final, spec, trained_on=trained_on, ood=detector.to_dict(),
+            **data.facts,
+        )  # fmt: skip
         plots = (
             draw_bearing_figures(
                 config, run.path, data.splits, data.cross, features, final, few_label
@@ -382,7 +312,13 @@ def run_bearing(config: BearingConfig) -> dict[str, Any]:
             }
             if config.baseline
             else None,
-            "model_pt": {"path": str(model_path), "classifier": chosen, **final_scores},
+            "model_pt": {
+                "path": str(model_path),
+                "classifier": chosen,
+                **final_scores,
+                "sets": judged,
+                "ood": ood_thresholds(detector),
+            },
             "plots": plots,
             "seconds": time.perf_counter() - started,
             "device": str(device),
