@@ -238,11 +238,9 @@ def run_bearing(config: BearingConfig) -> dict[str, Any]:
     claimed."""
     started = time.perf_counter()
     path = usable_run_path(
-        config.out,
-        f"bearing-{config.source}-{config.method}",
-        bool(config.resume),
-        config.overwrite,
-    )
+        config.out, f"bearing-{config.source}-{config.method}", config.resume, config.overwrite,
+        inputs=(config.resume, config.data),
+    )  # fmt: skip
     device = resolve_device(config.device)
     resumed = load_resume_checkpoint(config, device) if config.resume else None
     if config.threads:
