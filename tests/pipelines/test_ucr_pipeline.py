@@ -100,6 +100,11 @@ def test_ucr_command_with_ts2vec_on_a_tiny_set(tmp_path: Path, capsys):
     assert config["iters"] == 3 and config["ts2vec_pooling"] == "cv"  # given options win
     checkpoint = load_checkpoint(run_dir / "last.pth")
     assert int(checkpoint["method"]["n_averaged"]) == 3  # --ts2vec_average: one per step
+    # Resumed with more steps: --iters resolves to 5 epochs, compared with the 3 trained.
+    more = [*small[:1], "5", *small[2:]]  # --iters 5
+    resume = ["--resume", str(run_dir / "last.pth"), "--no-tsne", "--no-progress"]
+    assert main([*args, *more, *resume]) == 0
+    assert load_checkpoint(run_dir / "last.pth")["epoch"] == 5
     assert checkpoint["model_spec"]["backbone_options"] == {
         "hidden_dim": 8, "repr_dim": 16, "depth": 2, "pyramid": [1, 2, 4],
     }  # fmt: skip

@@ -36,6 +36,7 @@ from contrastlab.evaluation.linear_probe import (
 )
 from contrastlab.evaluation.plots import draw_run_figures, plot_training_curves
 from contrastlab.models.signal_encoder import SignalEncoder
+from contrastlab.training import distributed
 from contrastlab.training.devices import resolve_device
 from contrastlab.training.provenance import provenance
 from contrastlab.training.resume import load_resume_checkpoint
@@ -122,6 +123,8 @@ def run_cpc(config: CPCConfig) -> dict[str, Any]:
         encoder, fit_result = pretrain_encoder(
             config, data.train, spec, run.path, resume_checkpoint=resumed
         )
+        if not distributed.is_main_process():  # rank 0 evaluates and writes the run's files
+            return {}
         last = fit_result.history[-1] if fit_result.history else {}
         summary: dict[str, Any] = {
             "method": "cpc",

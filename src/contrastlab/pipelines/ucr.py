@@ -52,6 +52,7 @@ from contrastlab.evaluation.plots import draw_run_figures
 from contrastlab.evaluation.pyramid_selection import PyramidChoice, select_pyramid_depth
 from contrastlab.evaluation.svm import svm_accuracy
 from contrastlab.models.signal_encoder import SignalEncoder
+from contrastlab.training import distributed
 from contrastlab.training.batches import count_batches
 from contrastlab.training.devices import resolve_device
 from contrastlab.training.loop import FitResult
@@ -167,11 +168,15 @@ def ucr_network_spec(config: UCRConfig, data: DataSplits) -> dict[str, Any]:
 
 
 def pretrain_ucr(
-    config: UCRConfig, run_dir: Path, resume_checkpoint: dict[str, Any] | None = None
+    config: UCRConfig,
+    run_dir: Path,
+    resume_checkpoint: dict[str, Any] | None = None,
+    loaded: tuple[UCRConfig, DataSplits, LabeledTensors] | None = None,
 ) -> UCRPretraining:
-    """Load ``config.dataset`` and pretrain ``config.method`` on its official training series
-    (labels unused by the self-supervised methods), checkpoints in ``run_dir`` (claimed)."""
-    config, data, official_train = load_ucr(config)
+    """Load ``config.dataset`` (or take ``loaded``, what :func:`load_ucr` returned) and pretrain
+    ``config.method`` on its official training series (labels unused by the self-supervised
+    methods), checkpoints in ``run_dir`` (claimed)."""
+    config, data, official_train = loaded if loaded is not None else load_ucr(config)
     spec = ucr_network_spec(config, data)
     encoder, fit_result = pretrain_encoder(
         config, official_train, spec, run_dir, checkpoint_extra={"class_names": data.class_names},
@@ -191,23 +196,31 @@ def run_ucr(config: UCRConfig) -> dict[str, Any]:
         inputs=(config.resume, config.data),
     )
     device = resolve_device(config.device)
-    resumed = load_resume_checkpoint(config, device) if config.resume else None
     if config.threads:
         torch.set_num_threads(config.threads)
-    load_ucr(config)  # the set's checks before the run directory is claimed
+    loaded = load_ucr(config)  # every check of the set before the run directory is claimed
+    resolved = loaded[0]  # --iters resolved into epochs, as the checkpoint recorded them
+    resumed = load_resume_checkpoint(resolved, device) if config.resume else None
     with claimed_run(
         path, config.resume, config.overwrite, inputs=(config.resume, config.data)
     ) as run:
-        summary = _pretrain_and_evaluate(config, run, resumed)
+        summary = _pretrain_and_evaluate(config, run, resumed, loaded)
+        if not distributed.is_main_process():
+            return {}
         summary["seconds"] = time.perf_counter() - started
         run.write_summary(summary, provenance(device, config.seed))
     return summary
 
 
 def _pretrain_and_evaluate(
-    config: UCRConfig, run: RunDirectory, resumed: dict[str, Any] | None
+    config: UCRConfig,
+    run: RunDirectory,
+    resumed: dict[str, Any] | None,
+    loaded: tuple[UCRConfig, DataSplits, LabeledTensors],
 ) -> dict[str, Any]:
-    pretrained = pretrain_ucr(config, run.path, resumed)
+    pretrained = pretrain_ucr(config, run.path, resumed, loaded)
+    if not distributed.is_main_process():  # rank 0 evaluates and writes the run's files
+        return {}
     config, data, official_train = pretrained.config, pretrained.data, pretrained.official_train
     encoder, fit_result = pretrained.encoder, pretrained.fit_result
     features = encode_splits(encoder, data, config.eval_batch_size)

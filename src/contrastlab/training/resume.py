@@ -24,6 +24,11 @@ MAY_CHANGE_ON_RESUME = frozenset(
         "print_freq", "save_freq", "compile", "eval_batch_size", "knn_every", "linear",
         "linear_epochs", "linear_learning_rate", "linear_batch_size", "plots", "tsne",
         "download", "data_folder", "data", "workers", "eval_folder", "on_bad_file",
+        # what is evaluated after pretraining, not how it trains
+        "knn_k", "probe_epochs", "probe_learning_rate", "labels_per_class", "n_draws",
+        "finetune", "baseline", "baseline_model", "baseline_input", "finetune_epochs",
+        "finetune_steps_per_epoch", "finetune_batch_size", "finetune_learning_rate",
+        "ts2vec_pooling",
     }
 )  # fmt: skip
 _REQUIRED = ("optimizer", "epoch", "rng")
@@ -36,7 +41,9 @@ def _warm_up_is_over(options: dict[str, Any], trained: int) -> bool:
 def _changed_options(saved: dict[str, Any], current: dict[str, Any], trained: int) -> list[str]:
     """The options that differ and matter for the epochs still to train. The warm-up's options
     do not when neither run warms up after the epochs already trained."""
-    ignored = set(MAY_CHANGE_ON_RESUME) | {"epochs"}
+    ignored = set(MAY_CHANGE_ON_RESUME) | {"epochs", "iters"}  # both may grow (checked above)
+    if "folder" in (current.get("dataset"), current.get("source")):
+        ignored -= {"data_folder", "data"}  # there the folder is the training set itself
     if _warm_up_is_over(saved, trained) and _warm_up_is_over(current, trained):
         ignored |= {"warm", "warm_epochs", "warmup_from"}
     changes = []
