@@ -115,6 +115,25 @@ def _cases(run: Path, files: dict[str, Path]) -> list[tuple[list[str], str]]:
         (["cpc", "--source", "cwru", "--out", fresh], "--data"),
         (["bearing", "--channels", "DE,XX", "--data", fresh, "--out", fresh], "--channels"),
         (["plot", fresh], "no metrics.jsonl"),
+        (["pretrain", *TINY, "--workers", "3", "--out", fresh], "apply to --dataset folder"),
+        (["pretrain", *TINY, "--moco_queue_size", "64", "--out", fresh], "--method moco only"),
+        (["pretrain", *TINY, "--method", "moco", "--n_views", "3", "--out", fresh], "2 views"),
+        (["linear", "--ckpt", str(run / "last.pth"), "--size", "16", "--out", fresh], "8-pixel"),
+        (["knn", "--ckpt", str(run / "last.pth"), "--out", fresh], "unrecognized"),
+        (
+            [
+                "embed",
+                "--ckpt",
+                str(run / "last.pth"),
+                "--out",
+                str(run),
+                "--overwrite",
+                "--dataset",
+                "digits",
+            ],
+            "would delete",
+        ),  # fmt: skip
+        (["bearing", "--data", fresh, "--resume", str(run / "last.pth")], "other options"),
     ]
 
 

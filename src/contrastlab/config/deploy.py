@@ -105,6 +105,14 @@ class EmbedConfig(DeployOptions):
 
     def check(self) -> None:
         super().check()
+        signal_only = {"sample_rate_hz": None, "variable": None, "layout": None, "stride": None}
+        if self.dataset is not None and any(
+            getattr(self, name) != default for name, default in signal_only.items()
+        ):
+            raise ValueError(
+                "--sample_rate_hz, --variable, --layout and --stride apply to recordings "
+                "(--data_folder with a signal checkpoint), not to --dataset"
+            )
         if (self.data_folder is None) == (self.dataset is None):
             raise ValueError(
                 "give the data to embed: --data_folder DIR or --dataset digits|cifar10|cifar100"
@@ -115,7 +123,10 @@ class EmbedConfig(DeployOptions):
 
 @dataclass
 class ExportConfig(DeployOptions):
-    """Options of ``contrastlab export``."""
+    """Options of ``contrastlab export`` (the export runs on the CPU: no ``--device``)."""
+
+    device: str = option("cpu", "exports are traced on the CPU", cli=False)
+    progress: bool = option(False, "nothing to show: an export takes seconds", cli=False)
 
     part: str = option(
         "encoder",

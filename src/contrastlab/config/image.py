@@ -248,8 +248,16 @@ class PretrainConfig(ImageTrainConfig):
             raise ValueError(
                 "--moco_bn_splits > 1 needs --moco_shuffle_bn (the parts are of a shuffled batch)"
             )
-        if self.dataset != "folder" and (self.labels != "folders" or self.eval_folder):
-            raise ValueError("--labels and --eval_folder apply to --dataset folder")
+        folder_only = self._changed(("labels", "eval_folder", "workers", "in_memory_mb",
+                                     "on_bad_file"))  # fmt: skip
+        if self.dataset != "folder" and folder_only:
+            raise ValueError(f"{', '.join(folder_only)} apply to --dataset folder only")
+        moco_only = self._changed(("moco_queue_size", "moco_momentum", "moco_supervised",
+                                   "moco_shuffle_bn", "moco_bn_splits"))  # fmt: skip
+        if self.method != "moco" and moco_only:
+            raise ValueError(f"{', '.join(moco_only)} apply to --method moco only")
+        if self.method == "moco" and self.n_views != 2:
+            raise ValueError("--method moco contrasts a query with a key: 2 views (drop --n_views)")
         if self.labels == "none":
             if self.method == "supcon" or self.moco_supervised:
                 raise ValueError(
@@ -324,7 +332,11 @@ class LinearConfig(CheckpointEvaluation):
 
 @dataclass
 class KNNConfig(CheckpointEvaluation):
-    """Options of ``contrastlab knn``: weighted kNN (cosine) of a checkpoint's features."""
+    """Options of ``contrastlab knn``: weighted kNN (cosine) of a checkpoint's features. It prints
+    its figures and writes no run directory."""
+
+    out: str | None = option(None, "knn writes no run directory", cli=False)
+    overwrite: bool = option(False, "knn writes no run directory", cli=False)
 
     knn_k: int = option(
         200, "neighbours of the weighted kNN (at most the training set size)", low=1,

@@ -202,6 +202,12 @@ class Config:
     def check(self) -> None:
         """Rules between fields; raise ValueError naming the options. Subclasses extend it."""
 
+    def _changed(self, names: Sequence[str]) -> list[str]:
+        """The options of ``names`` (as ``--name``) whose value is not the field default: for
+        refusing options a configuration's other choices leave unused."""
+        defaults = field_defaults(type(self))
+        return [f"--{name}" for name in names if getattr(self, name) != defaults[name]]
+
     @classmethod
     def preset(cls, chosen: Mapping[str, Any], given: Set[str]) -> dict[str, Any]:
         """Defaults that depend on already chosen options (e.g. the data set or the method):

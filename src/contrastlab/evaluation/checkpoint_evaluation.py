@@ -152,7 +152,13 @@ def load_for_evaluation(
     if dataset is None:
         raise ValueError(f"{config.ckpt} does not say its data set: give --dataset")
     same_data = dataset == spec.get("dataset") and "seed" in spec
-    size = config.size or spec.get("size") or 32
+    trained_size = spec.get("size")
+    if config.size is not None and trained_size is not None and config.size != trained_size:
+        raise ValueError(
+            f"--size {config.size}: {config.ckpt} was pretrained on {trained_size}-pixel images, "
+            "which its evaluation uses (leave --size out)"
+        )
+    size = config.size or trained_size or 32
     if data is None:
         val_size = (
             evaluation_val_size(config.val_size, pretrain_options.get("val_size"))
