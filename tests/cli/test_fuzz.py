@@ -132,7 +132,7 @@ def _cases(run: Path, files: dict[str, Path]) -> list[tuple[list[str], str]]:
                 "digits",
             ],
             "would delete",
-        ),  # fmt: skip
+        ),
         (["bearing", "--data", fresh, "--resume", str(run / "last.pth")], "other options"),
     ]
 
