@@ -130,8 +130,8 @@ class TrainConfig(RunOptions):
     )
     compile: bool = option(
         False,
-        "torch.compile the model and the loss (CUDA graphs where shapes are static); falls "
-        "back to eager with a warning where it cannot",
+        "torch.compile the network (the SupCon / NT-Xent / InfoNCE core is compiled on CUDA in "
+        "any case); falls back to eager with a warning where it cannot",
     )
     syncBN: bool = option(False, "synchronised batch norm under torchrun")
     resume: str | None = option(

@@ -155,7 +155,7 @@ def resized_batches(
     log = BadFileLog(on_bad_file, listing.root) if bad_files is None else bad_files
     stream = loader_batches(loader)
     for images, labels, found, bad in tqdm(
-        stream, total=len(batches), desc="images", disable=not progress, leave=False
+        stream, total=len(batches), desc="images", disable=None if progress else True, leave=False
     ):
         log.record(bad)
         if len(found):

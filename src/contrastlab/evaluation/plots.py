@@ -27,6 +27,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
+from contrastlab._atomic_files import atomic_write
+
 ArrayLike = torch.Tensor | np.ndarray | Sequence[float]
 
 _DPI = 120
@@ -68,10 +70,10 @@ def _new_figure(width: float, height: float) -> Figure:
 
 
 def _save(figure: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", dpi=_DPI, bbox_inches="tight")
-    return path
+    """Write ``figure`` as a PNG, atomically (a crash never leaves half an image)."""
+    return atomic_write(
+        path, lambda stream: figure.savefig(stream, format="png", dpi=_DPI, bbox_inches="tight")
+    )
 
 
 def plot_tsne(

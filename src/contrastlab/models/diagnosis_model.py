@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from contrastlab._atomic_files import atomic_write
 from contrastlab.models.signal_networks import SignalClassifier
 from contrastlab.models.signal_spec import build_classifier
 
@@ -87,13 +88,7 @@ def save_diagnosis_model(
         "speed_tolerance": float(speed_tolerance),
         "ood": None if ood is None else dict(ood),
     }
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(payload, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda stream: torch.save(payload, stream))
 
 
 @dataclass

@@ -166,7 +166,7 @@ def _protocol(
     description: str,
 ) -> dict[str, dict[str, Any]]:
     n_runs = len(config.labels_per_class) * config.n_draws + 1
-    with tqdm(total=n_runs, desc=description, disable=not config.progress) as bar:
+    with tqdm(total=n_runs, desc=description, disable=None if config.progress else True) as bar:
 
         def on_score(n_labeled: int, scores: dict[str, float]) -> None:
             bar.update(1)

@@ -176,7 +176,7 @@ def _signal_batches(config: EmbedConfig, model: TrainedModel) -> tuple[Iterator[
     def recordings() -> Iterator[Batch]:
         files = zip(listing.files, listing.labels, strict=True)
         for path, label in tqdm(
-            list(files), desc="recordings", disable=not config.progress, leave=False
+            list(files), desc="recordings", disable=None if config.progress else True, leave=False
         ):
             try:
                 windows = _recording_windows(path, config, model, stride)

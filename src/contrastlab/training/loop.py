@@ -296,6 +296,7 @@ class _RunLogger:
     ) -> None:
         self.enabled = distributed.is_main_process()
         self.path = run_dir / "metrics.jsonl"
+        self.lines_written = [json.dumps(record) + "\n" for record in history]
         self.lines = config.progress and not sys.stderr.isatty()
         self.writer = None
         if not self.enabled:
@@ -308,7 +309,7 @@ class _RunLogger:
         )
         # From the checkpoint's history: epochs after it (a run that went on past its last
         # checkpoint) are dropped, so a resumed run has one line per epoch.
-        atomic_write_text(self.path, "".join(json.dumps(record) + "\n" for record in history))
+        atomic_write_text(self.path, "".join(self.lines_written))
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -319,8 +320,10 @@ class _RunLogger:
     def log(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        with self.path.open("a") as stream:
-            stream.write(json.dumps(record) + "\n")
+        # Rewritten whole (a few KB) rather than appended: a crash leaves the file of the last
+        # complete epoch, never half a line.
+        self.lines_written.append(json.dumps(record) + "\n")
+        atomic_write_text(self.path, "".join(self.lines_written))
         if self.lines:
             shown = ", ".join(
                 f"{k} {v:.4g}" for k, v in record.items() if k != "epoch" and isinstance(v, float)
