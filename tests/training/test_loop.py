@@ -247,3 +247,27 @@ def test_a_diverged_step_is_caught_at_the_next_read(tmp_path: Path):
     with pytest.raises(TrainingDivergedError, match=r"epoch 3 \(by step 4"):
         fit(make_model(), NoisyClassification(explode_at_epoch=3), make_data(), config(
             print_freq=8), tmp_path)  # fmt: skip
+
+
+def test_the_best_epoch_by_a_metric_is_kept_and_known_after_resume(tmp_path: Path):
+    """best.pth holds the weights of the epoch with the largest figure (the earlier on a tie);
+    a resumed run compares with the epochs before it."""
+    from contrastlab.training.loop import BEST_CHECKPOINT, best_epoch
+
+    scores = {1: 50.0, 2: 70.0, 3: 70.0, 4: 60.0, 5: 65.0}
+    weights: dict[int, torch.Tensor] = {}
+
+    def evaluate(model: nn.Module, epoch: int) -> dict[str, float]:
+        weights[epoch] = model[0].weight.detach().clone()
+        return {"val_top1": scores[epoch]}
+
+    result = fit(make_model(), NoisyClassification(), make_data(), config(), tmp_path,
+                 evaluate=evaluate, best_metric="val_top1")  # fmt: skip
+    assert best_epoch(result.history, "val_top1")["epoch"] == 2
+    best = load_checkpoint(tmp_path / BEST_CHECKPOINT)
+    assert best["epoch"] == 2 and best["val_top1"] == 70.0
+    torch.testing.assert_close(best["model"]["0.weight"], weights[2])
+    resumed = config(epochs=5, resume=str(tmp_path / "last.pth"))
+    fit(make_model(), NoisyClassification(), make_data(), resumed, tmp_path, evaluate=evaluate,
+        best_metric="val_top1")  # fmt: skip
+    assert load_checkpoint(tmp_path / BEST_CHECKPOINT)["epoch"] == 2  # epoch 5's 65 < 70

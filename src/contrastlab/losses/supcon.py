@@ -151,8 +151,6 @@ def supcon_loss(
             symmetric=contrast_mode == "all" and contrast.shape[0] > 1,
         )
 
-        # Per sample b: the sum of its positives' vectors (all views, itself included), the weight
-        # of its own view in that sum, and the total positive weight of each of its anchors.
         # Per sample b: the sum of its positives' vectors (all views, its anchors included), and
         # the total positive weight of each of its anchors.
         view_sums = flat.sum(dim=1)  # [bsz, D]

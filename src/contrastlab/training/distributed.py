@@ -19,7 +19,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -126,28 +126,6 @@ def process_group_from_environment(backend: str | None = None) -> Iterator[bool]
 def barrier() -> None:
     if is_distributed():
         dist.barrier()
-
-
-def mean_across_ranks(values: Sequence[float | torch.Tensor]) -> list[float]:
-    """Average scalars over ranks with one all-reduce; plain floats without a process group.
-
-    Used for the logged loss and metrics, and so that every rank sees the same value in the NaN
-    guard (a rank that stopped alone would leave the others waiting in a collective).
-    """
-    tensors = [
-        value.detach().reshape(()).double()
-        if isinstance(value, torch.Tensor)
-        else torch.tensor(float(value), dtype=torch.float64)
-        for value in values
-    ]
-    if not tensors:
-        return []
-    device = next((t.device for t in tensors if t.device.type != "cpu"), torch.device("cpu"))
-    stacked = torch.stack([t.to(device) for t in tensors])
-    if is_distributed() and world_size() > 1:
-        dist.all_reduce(stacked, op=dist.ReduceOp.SUM)
-        stacked /= world_size()
-    return [float(value) for value in stacked.cpu()]
 
 
 def gather_objects(value: Any) -> list[Any]:

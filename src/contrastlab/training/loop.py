@@ -45,9 +45,13 @@ from contrastlab.training.run_directory import atomic_write_text
 from contrastlab.training.schedule import LRSchedule
 from contrastlab.training.step_meters import DeviceMeters
 
-__all__ = ["LAST_CHECKPOINT", "FitResult", "count_batches", "epoch_batches", "fit"]
+__all__ = [
+    "BEST_CHECKPOINT", "LAST_CHECKPOINT", "FitResult", "best_epoch", "count_batches",
+    "epoch_batches", "fit",
+]  # fmt: skip
 
 LAST_CHECKPOINT = "last.pth"
+BEST_CHECKPOINT = "best.pth"
 DIVERGENCE_ADVICE = "lower --learning_rate, raise --temp or use --precision 32"
 
 
@@ -78,6 +82,7 @@ def fit(
     evaluate: Callable[[nn.Module, int], dict[str, float]] | None = None,
     checkpoint_extra: dict[str, Any] | None = None,
     resume_checkpoint: dict[str, Any] | None = None,
+    best_metric: str | None = None,
 ) -> FitResult:
     """Train ``model`` with ``method`` on ``train`` for ``config.epochs`` epochs.
 
@@ -94,6 +99,9 @@ def fit(
         checkpoint_extra: plain data stored in every checkpoint (how to rebuild the model, ...).
         resume_checkpoint: ``config.resume`` already loaded and checked by the command (else
             loaded here).
+        best_metric: a figure of ``evaluate`` (e.g. ``"val_top1"``, larger is better): the
+            weights of the epoch that maximises it are kept in ``best.pth`` (the earlier epoch
+            on a tie; a resumed run knows the best of the epochs before it from the history).
 
     Raises:
         TrainingDivergedError: the loss became NaN or inf (earlier checkpoints are kept).
@@ -125,6 +133,8 @@ def fit(
             state.history.append(record)
             logger.log(record)
             _save_checkpoints(run_dir, epoch, model, method, state, config, checkpoint_extra)
+            if best_metric is not None and distributed.is_main_process():
+                _keep_best(run_dir, epoch, model, state.history, best_metric, checkpoint_extra)
             distributed.barrier()
     finally:
         logger.close()
@@ -285,6 +295,28 @@ def _save_checkpoints(
     if epoch % config.save_freq == 0:
         save_checkpoint(run_dir / f"ckpt_epoch_{epoch}.pth", payload)
     state.last_checkpoint = save_checkpoint(run_dir / LAST_CHECKPOINT, payload)
+
+
+def best_epoch(history: list[dict[str, Any]], metric: str) -> dict[str, Any] | None:
+    """The record of ``history`` with the largest ``metric`` (the earliest on a tie), or None."""
+    scored = [record for record in history if record.get(metric) is not None]
+    return max(scored, key=lambda record: (record[metric], -record["epoch"]), default=None)
+
+
+def _keep_best(
+    run_dir: Path,
+    epoch: int,
+    model: nn.Module,
+    history: list[dict[str, Any]],
+    metric: str,
+    extra: dict[str, Any] | None,
+) -> None:
+    """``best.pth`` holds the weights of the best epoch of ``history`` by ``metric``."""
+    best = best_epoch(history, metric)
+    if best is not None and best["epoch"] == epoch:
+        payload = {"model": unwrap_model(model).state_dict(), "epoch": epoch,
+                   metric: best[metric], **(extra or {})}  # fmt: skip
+        save_checkpoint(run_dir / BEST_CHECKPOINT, payload)
 
 
 class _RunLogger:

@@ -23,7 +23,6 @@ class DeviceMeters:
         self.sums: torch.Tensor | None = None  # [len(names)] float64 on the device
         self.weight = 0
         self.nonfinite: torch.Tensor | None = None  # [] count of steps with a non-finite loss
-        self.read_weight = 0
 
     def update(self, values: dict[str, torch.Tensor | float], weight: int) -> None:
         """Add one step's scalars (``loss`` first) with weight ``weight`` (its batch size)."""
