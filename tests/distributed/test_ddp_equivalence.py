@@ -209,7 +209,8 @@ def _moco_run(supervised: bool, distributed_run: bool) -> list[dict]:
         optimizer.zero_grad()
         output = method(wrapped, inputs, labels)
         output.loss.backward()
-        (loss,) = distributed.mean_across_ranks([output.loss])
+        total = distributed.all_reduce_sum_with_grad(output.loss.detach().double())
+        loss = float(total) / distributed.world_size()
         steps.append(
             {
                 "loss": loss,
