@@ -14,10 +14,10 @@ from contrastlab.config.signal import BearingConfig
 from contrastlab.data.bearing_sim import simulate_bearing_dataset
 from contrastlab.data.signal_views import speed_change
 from contrastlab.data.splits import LabeledTensors
+from contrastlab.evaluation.bearing_model import calibrate_ood, judge_classifier
 from contrastlab.evaluation.ood import decide_windows
 from contrastlab.evaluation.window_outputs import classify_windows
 from contrastlab.models.diagnosis_model import load_diagnosis_model
-from contrastlab.pipelines.bearing_model import calibrate_ood, judge_classifier
 
 
 def _splits():

@@ -2,7 +2,7 @@
 
 Protocol (one run directory holds everything), one named step each:
 
-1. :func:`~contrastlab.pipelines.bearing_data.load_bearing_data`: windows of the recordings at
+1. :func:`~contrastlab.data.bearing_data.load_bearing_data`: windows of the recordings at
    every load of ``--train_load`` (CWRU ``.mat`` files under ``--data``, the ``bearing-sim``
    simulator, or a ``folder`` of the user's recordings labelled by sub-folder), split by time
    inside each recording (train / val / test, no shared samples), standardised per channel with
@@ -24,7 +24,7 @@ Protocol (one run directory holds everything), one named step each:
    (else the linear probe) with everything ``contrastlab diagnose`` needs, including its
    out-of-distribution calibration and the training shaft speeds; its accuracy, false-alarm and
    missed-detection rates and flagged fractions per window set
-   (:mod:`contrastlab.pipelines.bearing_model`).
+   (:mod:`contrastlab.evaluation.bearing_model`).
 5. :func:`draw_bearing_figures`: confusion matrices, t-SNE of the frozen features, per-class
    envelope spectra with the bearing defect frequencies and their harmonics, training curves, the
    few-label and cross-load curves; and ``summary.json`` with every figure.
@@ -43,12 +43,19 @@ from tqdm.auto import tqdm
 
 from contrastlab.config.choices import LABELLED_METHODS
 from contrastlab.config.signal import BearingConfig
+from contrastlab.data.bearing_data import (
+    BearingData,
+    data_summary,
+    load_bearing_data,
+    training_loads,
+)
 from contrastlab.data.splits import LabeledTensors
 from contrastlab.evaluation.bearing_figures import (
     BearingFeatures,
     draw_bearing_figures,
     predict_classes,
 )
+from contrastlab.evaluation.bearing_model import calibrate_ood, judge_classifier, ood_thresholds
 from contrastlab.evaluation.features import extract_features
 from contrastlab.evaluation.few_label import run_few_label_protocol
 from contrastlab.evaluation.linear_probe import linear_probe
@@ -57,13 +64,6 @@ from contrastlab.models.diagnosis_model import save_diagnosis_model
 from contrastlab.models.signal_encoder import SignalEncoder
 from contrastlab.models.signal_networks import SignalClassifier
 from contrastlab.models.signal_spec import build_signal_encoder
-from contrastlab.pipelines.bearing_data import (
-    BearingData,
-    data_summary,
-    load_bearing_data,
-    training_loads,
-)
-from contrastlab.pipelines.bearing_model import calibrate_ood, judge_classifier, ood_thresholds
 from contrastlab.training.devices import resolve_device
 from contrastlab.training.fine_tune import FineTuneRecipe, train_classifier
 from contrastlab.training.provenance import provenance

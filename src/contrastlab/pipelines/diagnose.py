@@ -3,7 +3,7 @@
 The model file is ``model.pt`` written by ``contrastlab bearing``
 (:mod:`contrastlab.models.diagnosis_model`). Every file gets a result, in three steps:
 
-1. **Input checks** (:mod:`contrastlab.pipelines.diagnosis_input`): unreadable, empty, complex,
+1. **Input checks** (:mod:`contrastlab.evaluation.diagnosis_input`): unreadable, empty, complex,
    matrix-valued, non-finite, flat, clipped or too-short recordings are ``"rejected"`` with the
    reason; the sample rate is converted to the model's; speed differences are warnings.
 2. **Windows.** The recording ``[C, T]`` is cut into windows of ``window_length`` samples (one
@@ -36,7 +36,7 @@ Every key is present in every result, ``null`` where it does not apply:
   used; ``null``: unknown), ``warnings`` (list of str);
 - ``rejection``: ``null``, or ``{"reason", "message", "problems": [{"reason", "message",
   "channel"}]}`` with ``reason`` the first problem's (one of
-  :data:`~contrastlab.pipelines.diagnosis_input.REJECTION_REASONS`);
+  :data:`~contrastlab.evaluation.diagnosis_input.REJECTION_REASONS`);
 - ``file_class``: the class a CWRU file name spells, ``null`` for other names.
 """
 
@@ -54,10 +54,10 @@ import torch
 from contrastlab.config.signal import DiagnoseConfig
 from contrastlab.data.cwru_names import cwru_filename_or_none
 from contrastlab.data.windows import sliding_windows
+from contrastlab.evaluation.diagnosis_input import CheckedInput, check_input
 from contrastlab.evaluation.ood import OodDetector, decide_file, decide_windows
 from contrastlab.evaluation.window_outputs import classify_windows
 from contrastlab.models.diagnosis_model import DiagnosisModel, load_diagnosis_model
-from contrastlab.pipelines.diagnosis_input import CheckedInput, check_input
 
 UNCERTAIN = "uncertain"
 REJECTED = "rejected"

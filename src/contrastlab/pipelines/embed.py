@@ -1,6 +1,6 @@
 """``contrastlab embed``: the features a trained network gives a data set, as files.
 
-The network: any checkpoint :func:`~contrastlab.pipelines.trained_model.load_trained_model` reads.
+The network: any checkpoint :func:`~contrastlab.evaluation.trained_model.load_trained_model` reads.
 The data:
 
 - images: a folder (``<class>/<image>``, or any tree with ``--labels none``), each image resized
@@ -48,7 +48,7 @@ from contrastlab.data.image_stream_loader import BadFileLog, resized_batches
 from contrastlab.data.recordings import RecordingError, read_recording
 from contrastlab.data.signal_folder import list_recordings
 from contrastlab.data.windows import sliding_windows
-from contrastlab.pipelines.trained_model import TrainedModel, load_trained_model
+from contrastlab.evaluation.trained_model import TrainedModel, load_trained_model
 from contrastlab.training.devices import resolve_device
 from contrastlab.training.provenance import provenance
 from contrastlab.training.run_directory import (

@@ -1,7 +1,7 @@
 """``contrastlab export``: a trained network as deployable files, ONNX and TorchScript.
 
 The network: one part (``--part encoder | projection | classifier``) of any checkpoint
-:func:`~contrastlab.pipelines.trained_model.load_trained_model` reads, with its input normalisation
+:func:`~contrastlab.evaluation.trained_model.load_trained_model` reads, with its input normalisation
 inside, so the files take what a user has: images as float32 ``[B, C, size, size]`` in [0, 1],
 signals as float32 ``[B, C, window_length]`` windows as recorded (see there).
 
@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from contrastlab.config.deploy import ExportConfig
-from contrastlab.pipelines.trained_model import TrainedModel, load_trained_model
+from contrastlab.evaluation.trained_model import TrainedModel, load_trained_model
 from contrastlab.training.provenance import provenance
 from contrastlab.training.run_directory import atomic_write, claimed_run, usable_run_path
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from contrastlab.evaluation.diagnosis_input import speed_warning
 from contrastlab.models.diagnosis_model import load_diagnosis_model
-from contrastlab.pipelines.diagnosis_input import speed_warning
 
 
 @pytest.fixture
