@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contrastlab.config.choices import RECORDING_LAYOUTS as LAYOUTS
 from contrastlab.config.image import BAD_FILE_POLICIES, FOLDER_LABELS, MAX_IMAGE_SIZE, MAX_WORKERS
 from contrastlab.config.options import option
 from contrastlab.config.training import MAX_BATCH, RunOptions
@@ -17,7 +18,6 @@ SPLITS = ("train", "val", "test")
 EMBED_FORMATS = ("npy", "parquet")
 EXPORT_FORMATS = ("onnx", "torchscript")
 EXPORT_PARTS = ("encoder", "projection", "classifier")
-LAYOUTS = ("channels_first", "channels_last")  # contrastlab.data.recordings.LAYOUTS
 
 
 @dataclass

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from contrastlab.config.choices import (
+    BAD_FILE_POLICIES,
     CIFAR_SOURCES,
+    FOLDER_LABELS,
     HEADS,
     IMAGE_ENCODERS,
     IMAGE_SOURCES,
@@ -27,8 +29,6 @@ from contrastlab.config.training import MAX_BATCH, RunOptions, TrainConfig
 
 CIFAR_TRAIN_IMAGES = 50_000
 MAX_IMAGE_SIZE = 2048
-FOLDER_LABELS = ("folders", "none")  # contrastlab.data.image_folder.LABEL_MODES
-BAD_FILE_POLICIES = ("error", "skip")
 MAX_WORKERS = 256
 
 # The digits recipe (configs/digits_supcon.yaml, configs/digits_simclr.yaml): a small CNN on the

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from contrastlab._checks import check_choice
+from contrastlab.config.choices import CWRU_CHANNELS as CHANNELS
 from contrastlab.data.cwru_names import (  # noqa: F401  (CwruFileName re-exported)
     CWRU_FILE_PATTERN,
     FAULT_TYPES,
@@ -43,7 +44,6 @@ from contrastlab.data.splits import DataSplits
 from contrastlab.data.windows import windowed_splits
 
 SAMPLE_RATE_HZ = 12_000
-CHANNELS = ("DE", "FE", "BA")
 CLASSES_10 = (
     "normal",
     "IR007",

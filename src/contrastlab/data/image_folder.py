@@ -29,6 +29,7 @@ import torch
 from PIL import Image
 
 from contrastlab._values import check_choice
+from contrastlab.config.choices import FOLDER_LABELS as LABEL_MODES
 from contrastlab.data.image_arrays import check_image_size, fraction_split, make_image_splits
 from contrastlab.data.splits import DataSplits, LabeledTensors
 
@@ -44,7 +45,6 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (
     ".ppm",
     ".pgm",
 )
-LABEL_MODES = ("folders", "none")
 BAD_FILE_POLICIES = ("error", "skip")
 UNLABELLED = -1
 MODES = {1: "L", 3: "RGB"}

@@ -16,12 +16,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from contrastlab.config.choices import IMAGE_SOURCES
 from contrastlab.data.cifar import load_cifar_splits
 from contrastlab.data.digits import load_digits_splits
 from contrastlab.data.image_folder import load_image_folder
 from contrastlab.data.splits import DataSplits
-
-IMAGE_SOURCES: tuple[str, ...] = ("digits", "cifar10", "cifar100", "folder")
 
 
 def load_image_source(

@@ -51,10 +51,10 @@ import scipy.io
 import scipy.io.wavfile
 
 from contrastlab._values import check_choice
+from contrastlab.config.choices import RECORDING_LAYOUTS as LAYOUTS
 from contrastlab.data.cwru_names import cwru_filename_or_none
 
 SUPPORTED_SUFFIXES = (".npy", ".csv", ".wav", ".mat")
-LAYOUTS = ("channels_first", "channels_last")
 DEFAULT_MAT_CHANNELS = ("DE",)
 Parsed = TypeVar("Parsed")
 

@@ -47,6 +47,8 @@ from typing import Any
 import numpy as np
 
 from contrastlab._values import check_choice, check_int, check_positive
+from contrastlab.config.choices import BAD_FILE_POLICIES, RATE_MISMATCH_POLICIES
+from contrastlab.config.choices import FOLDER_LABELS as LABEL_MODES
 from contrastlab.data.recording_checks import (
     QualityThresholds,
     check_recording,
@@ -67,9 +69,6 @@ from contrastlab.data.windows import (
     windowed_splits,
 )
 
-LABEL_MODES = ("folders", "none")
-BAD_FILE_POLICIES = ("error", "skip")
-RATE_MISMATCH_POLICIES = ("error", "resample")
 UNLABELLED = -1
 _RATED_SUFFIXES = (".wav",)
 

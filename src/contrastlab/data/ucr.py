@@ -45,10 +45,10 @@ import numpy as np
 import torch
 
 from contrastlab._checks import check_choice
+from contrastlab.config.choices import UCR_NORMALIZATIONS as NORMALIZATIONS
 from contrastlab.data.splits import DataSplits, LabeledTensors
 from contrastlab.data.ts_file import TimeSeriesSet, pad_series, read_ts_file
 
-NORMALIZATIONS = ("none", "per_series", "train_zscore")
 INSTALL_COMMAND = "pip install 'contrastlab[ucr]'"
 
 

@@ -37,8 +37,6 @@ from contrastlab.models.signal_spec import build_projection_network, build_signa
 from contrastlab.models.supcon_resnet import SupCEResNet
 from contrastlab.training.checkpoint import load_checkpoint
 
-PARTS = ("encoder", "projection", "classifier")
-
 
 class WithInputNormalization(nn.Module):
     """``network((x - mean[c]) / std[c])`` for ``x [B, C, ...]``; mean and std are buffers shaped

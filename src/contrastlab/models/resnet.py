@@ -24,8 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from contrastlab._checks import check_choice, check_int
-
-STEMS = ("cifar", "imagenet")
+from contrastlab.config.choices import STEMS
 
 
 def check_image_batch(name: str, images: torch.Tensor, in_channels: int, min_size: int) -> None:

@@ -22,12 +22,10 @@ import torch
 from torch import nn
 
 from contrastlab._checks import check_choice
+from contrastlab.config.choices import INPUT_REPRESENTATIONS, SPECTRAL_INPUTS
 from contrastlab.data.spectra import EnvelopeSpectrum, FFTMagnitude, PerWindowStandardize
 from contrastlab.models.cpc import CPC
 from contrastlab.models.ts2vec import TS2VecEncoder
-
-INPUT_REPRESENTATIONS = ("raw", "standardize", "fft", "envelope")
-SPECTRAL_INPUTS = ("fft", "envelope")
 
 
 def build_frontend(name: str) -> nn.Module:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from contrastlab._checks import check_choice
+from contrastlab.config.choices import HEADS, TIMESTAMP_BACKBONES
 from contrastlab.models.heads import linear_head, mlp_head
 from contrastlab.models.pyramid_pooling import check_pyramid
 from contrastlab.models.registry import SIGNAL_BACKBONES, build_encoder
@@ -29,9 +30,6 @@ from contrastlab.models.signal_encoder import (
     frontend_length,
 )
 from contrastlab.models.signal_networks import ProjectionNetwork, SignalClassifier
-
-TIMESTAMP_BACKBONES = ("cpc", "ts2vec")  # models whose training needs their own method
-HEADS = ("mlp", "linear")
 
 
 def auto_backbone(input_name: str, method: str) -> str:

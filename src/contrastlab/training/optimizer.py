@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import torch
 
-OPTIMIZERS = ("sgd", "adamw")
+from contrastlab.config.choices import OPTIMIZERS
 
 
 def build_optimizer(
