@@ -18,18 +18,21 @@ import pytest
 import yaml
 
 from contrastlab.cli import build_parser, main
-from contrastlab.cli.options import config_from_args, format_default
+from contrastlab.cli.options import config_from_args, effective_defaults, format_default
 from contrastlab.config import (
     BearingConfig,
     CEConfig,
     CPCConfig,
+    DiagnoseConfig,
+    EmbedConfig,
+    ExportConfig,
     KNNConfig,
     LinearConfig,
     PretrainConfig,
     UCRConfig,
     build_config,
 )
-from contrastlab.config.options import field_defaults, option_info
+from contrastlab.config.options import field_defaults, option_info  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = {
@@ -40,6 +43,9 @@ CONFIGS = {
     "bearing": BearingConfig,
     "cpc": CPCConfig,
     "ucr": UCRConfig,
+    "embed": EmbedConfig,
+    "export": ExportConfig,
+    "diagnose": DiagnoseConfig,
 }
 
 
@@ -54,7 +60,7 @@ def test_every_field_is_an_option_with_help_and_its_default(command: str) -> Non
     cls = CONFIGS[command]
     parser = _subparsers()[command]
     actions = {a.dest: a for a in parser._actions}
-    defaults = field_defaults(cls)
+    defaults = effective_defaults(cls)
     for field in dataclasses.fields(cls):
         info = option_info(field)
         if not info.cli:
@@ -63,7 +69,12 @@ def test_every_field_is_an_option_with_help_and_its_default(command: str) -> Non
         action = actions[field.name]
         assert info.help, f"{command} --{field.name} has no help text"
         shown = parser._get_formatter()._expand_help(action)
-        assert shown.endswith(f"(default {format_default(defaults[field.name])})"), shown
+        note = (
+            "; a --dataset / --method recipe may set another"
+            if (field.name in cls.preset_fields())
+            else ""
+        )
+        assert shown.endswith(f"(default {format_default(defaults[field.name])}{note})"), shown
         if info.choices is not None and not isinstance(defaults[field.name], list):
             assert defaults[field.name] in (*info.choices, None)
 

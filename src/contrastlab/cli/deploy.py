@@ -4,29 +4,22 @@ files)."""
 from __future__ import annotations
 
 import argparse
-import json
-from typing import Any
 
-from contrastlab.cli.options import add_config_options, config_from_args
+from contrastlab.cli.options import config_from_args, print_summary, register_commands
 from contrastlab.config.deploy import EmbedConfig, ExportConfig
-
-
-def _print_json(summary: dict[str, Any]) -> None:
-    shown = {k: v for k, v in summary.items() if k not in ("provenance", "facts")}
-    print(json.dumps(shown, indent=2, sort_keys=True))
 
 
 def _embed(args: argparse.Namespace) -> int:
     from contrastlab.pipelines.embed import embed
 
-    _print_json(embed(config_from_args(EmbedConfig, args)))
+    print_summary(embed(config_from_args(EmbedConfig, args)), ("provenance", "facts"))
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
     from contrastlab.pipelines.export import export
 
-    _print_json(export(config_from_args(ExportConfig, args)))
+    print_summary(export(config_from_args(ExportConfig, args)), ("provenance", "facts"))
     return 0
 
 
@@ -46,7 +39,4 @@ COMMANDS = {
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    for name, (func, config_class, help_text) in COMMANDS.items():
-        parser = subparsers.add_parser(name, help=help_text, description=help_text)
-        add_config_options(parser, config_class)
-        parser.set_defaults(func=func)
+    register_commands(subparsers, COMMANDS)

@@ -7,13 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from contrastlab.cli.options import add_config_options, config_from_args
+from contrastlab.cli.options import config_from_args, print_summary, register_commands
 from contrastlab.config.image import CEConfig, KNNConfig, LinearConfig, PretrainConfig
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
-    shown = {k: v for k, v in summary.items() if k != "provenance"}
-    print(json.dumps(shown, indent=2, sort_keys=True))
+    print_summary(summary)
     if summary.get("test_top1") is not None:
         print(f"test top-1: {summary['test_top1']:.2f}%")
 
@@ -68,10 +67,7 @@ COMMANDS = {
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    for name, (func, config_class, help_text) in COMMANDS.items():
-        parser = subparsers.add_parser(name, help=help_text, description=help_text)
-        add_config_options(parser, config_class)
-        parser.set_defaults(func=func)
+    register_commands(subparsers, COMMANDS)
     plot = subparsers.add_parser("plot", help="redraw a run's training curves PNG")
     plot.add_argument("run_dir", help="a run directory holding metrics.jsonl")
     plot.set_defaults(func=_plot)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import typing
+from collections.abc import Callable
 from typing import Any
 
 from contrastlab.config.options import (
@@ -55,14 +57,18 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type) -> None:
     parser.add_argument(
         "--config", metavar="FILE.yaml", help="YAML file of options (command-line options win)"
     )
-    defaults = field_defaults(cls)
+    defaults = effective_defaults(cls)
+    preset_fields = cls.preset_fields()
     types = field_types(cls)
     for field in dataclasses.fields(cls):
         info = option_info(field)
         if not info.cli:
             continue
+        note = (
+            "; a --dataset / --method recipe may set another" if field.name in preset_fields else ""
+        )
         shown = (
-            f"{info.help} (default {format_default(defaults.get(field.name))})"
+            f"{info.help} (default {format_default(defaults.get(field.name))}{note})"
             if info.help
             else None
         )
@@ -79,6 +85,16 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type) -> None:
         )
 
 
+def effective_defaults(cls: type) -> dict[str, Any]:
+    """What a bare command runs with: the field defaults with the default choices' preset (e.g.
+    ``pretrain``'s digits recipe), or the field defaults where a required option is missing."""
+    try:
+        config = build_config(cls)
+    except ValueError:
+        return field_defaults(cls)
+    return {field.name: getattr(config, field.name) for field in dataclasses.fields(cls)}
+
+
 def given_options(cls: type, args: argparse.Namespace) -> dict[str, Any]:
     """The options of ``cls`` given on the command line (not None)."""
     return {
@@ -93,3 +109,22 @@ def config_from_args(cls: type[ConfigT], args: argparse.Namespace, **fixed: Any)
     (YAML), explicit options and ``fixed``."""
     from_file = read_yaml(args.config) if getattr(args, "config", None) else None
     return build_config(cls, from_file, given_options(cls, args), fixed)
+
+
+Command = tuple[Callable[[argparse.Namespace], int], type, str]
+
+
+def register_commands(subparsers: argparse._SubParsersAction, commands: dict[str, Command]) -> None:
+    """Add one parser per ``{name: (function, configuration class, help)}``, its options
+    generated from the configuration."""
+    for name, (function, config_class, help_text) in commands.items():
+        parser = subparsers.add_parser(name, help=help_text, description=help_text)
+        add_config_options(parser, config_class)
+        parser.set_defaults(func=function)
+
+
+def print_summary(summary: dict[str, Any], hidden: tuple[str, ...] = ("provenance",)) -> None:
+    """A command's summary as indented JSON on stdout, without the ``hidden`` entries (the
+    provenance is in summary.json)."""
+    shown = {key: value for key, value in summary.items() if key not in hidden}
+    print(json.dumps(shown, indent=2, sort_keys=True))

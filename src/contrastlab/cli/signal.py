@@ -6,16 +6,16 @@ import argparse
 import json
 from typing import Any
 
-from contrastlab.cli.options import add_config_options, config_from_args
+from contrastlab.cli.options import (
+    add_config_options,
+    config_from_args,
+    print_summary,
+    register_commands,
+)
 from contrastlab.config.signal import BearingConfig, CPCConfig, DiagnoseConfig, UCRConfig
 
 EXIT_REJECTED = 3
 EXIT_UNCERTAIN = 4
-
-
-def _print_json(summary: dict[str, Any]) -> None:
-    shown = {k: v for k, v in summary.items() if k != "provenance"}
-    print(json.dumps(shown, indent=2, sort_keys=True))
 
 
 def _bearing_table(summary: dict[str, Any]) -> str:
@@ -118,42 +118,41 @@ def _diagnose(args: argparse.Namespace) -> int:
 def _cpc(args: argparse.Namespace) -> int:
     from contrastlab.pipelines.cpc import run_cpc
 
-    _print_json(run_cpc(config_from_args(CPCConfig, args)))
+    print_summary(run_cpc(config_from_args(CPCConfig, args)))
     return 0
 
 
 def _ucr(args: argparse.Namespace) -> int:
     from contrastlab.pipelines.ucr import run_ucr
 
-    _print_json(run_ucr(config_from_args(UCRConfig, args)))
+    print_summary(run_ucr(config_from_args(UCRConfig, args)))
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    help_text = (
+COMMANDS = {
+    "bearing": (
+        _bearing,
+        BearingConfig,
         "bearing fault diagnosis: contrastive pretraining (--method simclr|supcon|cpc|siamese), "
-        "few-label probe / fine-tuning / scratch baseline, cross-load test, model.pt"
-    )
-    parser = subparsers.add_parser("bearing", help=help_text, description=help_text)
-    add_config_options(parser, BearingConfig)
-    parser.set_defaults(func=_bearing)
-
-    help_text = (
+        "few-label probe / fine-tuning / scratch baseline, cross-load test, model.pt",
+    ),
+    "cpc": (
+        _cpc,
+        CPCConfig,
         "CPC pretraining on a signal source (cwru, bearing-sim, ucr, or your own recordings: "
-        "--source folder --data DIR), then a linear probe (none with --labels none)"
-    )
-    parser = subparsers.add_parser("cpc", help=help_text, description=help_text)
-    add_config_options(parser, CPCConfig)
-    parser.set_defaults(func=_cpc)
-
-    help_text = (
+        "--source folder --data DIR), then a linear probe (none with --labels none)",
+    ),
+    "ucr": (
+        _ucr,
+        UCRConfig,
         "UCR / UEA evaluation on .ts files (--data, or the sets bundled with aeon): pretraining "
-        "(e.g. --method ts2vec), then SVM / linear probe on frozen features"
-    )
-    parser = subparsers.add_parser("ucr", help=help_text, description=help_text)
-    add_config_options(parser, UCRConfig)
-    parser.set_defaults(func=_ucr)
+        "(e.g. --method ts2vec), then SVM / linear probe on frozen features",
+    ),
+}
 
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    register_commands(subparsers, COMMANDS)
     help_text = (
         "diagnose recordings (.mat, .npy, .csv, .wav) with a bearing model.pt: each file gets a "
         "class, 'uncertain' (most windows unlike the training windows or unconfident) or "

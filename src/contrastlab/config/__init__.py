@@ -2,9 +2,16 @@
 help text, range, choices), validated when the configuration is built. Importing this package
 does not import torch."""
 
+from contrastlab.config.deploy import EmbedConfig, ExportConfig
 from contrastlab.config.image import CEConfig, KNNConfig, LinearConfig, PretrainConfig
 from contrastlab.config.options import Config, build_config, option
-from contrastlab.config.signal import BearingConfig, CPCConfig, SignalConfig, UCRConfig
+from contrastlab.config.signal import (
+    BearingConfig,
+    CPCConfig,
+    DiagnoseConfig,
+    SignalConfig,
+    UCRConfig,
+)
 from contrastlab.config.training import RunOptions, TrainConfig
 from contrastlab.config.yaml_files import read_yaml
 
@@ -13,6 +20,9 @@ __all__ = [
     "CEConfig",
     "CPCConfig",
     "Config",
+    "DiagnoseConfig",
+    "EmbedConfig",
+    "ExportConfig",
     "KNNConfig",
     "LinearConfig",
     "PretrainConfig",

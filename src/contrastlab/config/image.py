@@ -235,6 +235,10 @@ class PretrainConfig(ImageTrainConfig):
     )
 
     @classmethod
+    def preset_fields(cls) -> frozenset[str]:
+        return frozenset(name for preset in PRETRAIN_PRESETS.values() for name in preset)
+
+    @classmethod
     def preset(cls, chosen: Mapping[str, Any], given: Set[str]) -> dict[str, Any]:
         """The recipe of ``(--dataset, --method)`` when there is one (module docstring)."""
         key = (_preset_key(str(chosen.get("dataset"))), str(chosen.get("method")))
@@ -282,6 +286,10 @@ class CEConfig(ImageTrainConfig):
     learning_rate: float = option(
         0.2, "initial SGD learning rate (main_ce's)", low=0.0, open_low=True, high=1000.0
     )
+
+    @classmethod
+    def preset_fields(cls) -> frozenset[str]:
+        return frozenset(name for preset in CE_PRESETS.values() for name in preset)
 
     @classmethod
     def preset(cls, chosen: Mapping[str, Any], given: Set[str]) -> dict[str, Any]:

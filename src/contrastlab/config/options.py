@@ -216,6 +216,11 @@ class Config:
         a file or the command line."""
         return {}
 
+    @classmethod
+    def preset_fields(cls) -> frozenset[str]:
+        """The options some :meth:`preset` may set (their help says so)."""
+        return frozenset()
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -707,6 +707,10 @@ class UCRConfig(SignalConfig):
         return self.method if self.method in TIMESTAMP_BACKBONES else "resnet1d"
 
     @classmethod
+    def preset_fields(cls) -> frozenset[str]:
+        return frozenset(TS2VEC_DEFAULTS)
+
+    @classmethod
     def preset(cls, chosen: Mapping[str, Any], given: Set[str]) -> dict[str, Any]:
         """TS2Vec's recipe for ``--method ts2vec``; its step count only where ``--epochs`` is
         not given (an explicit epoch count is kept)."""
