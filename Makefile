@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 run: install
-	$(VENV)/bin/contrastlab pretrain --config configs/digits_supcon.yaml --out $(RUN_DIR) --linear
+	$(VENV)/bin/contrastlab pretrain --config configs/digits_supcon.yaml --out $(RUN_DIR) --overwrite --linear
 
 test: install
 	$(VENV)/bin/ruff check src tests benchmarks
