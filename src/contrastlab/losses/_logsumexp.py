@@ -26,7 +26,8 @@ Routes (``memory``):
 * ``blocked``: the same row by row block, nothing kept: memory O(block) instead of O(Na N), one
   more matmul (backward recomputes each block with the shift ``lse`` folded into the product,
   see :mod:`contrastlab.losses._shift`).
-* ``auto``: dense while what it keeps fits in ``KEEP_LIMIT_BYTES``.
+* ``auto``: dense while what it keeps fits in ``KEEP_LIMIT_BYTES`` (the CPU's symmetric tiles:
+  ``CPU_TILE_KEEP_LIMIT_BYTES``).
 
 **Symmetric tiles, on the CPU only** (``_symmetric_tiles``). When the anchors are a multiple of the
 contrast vectors (SupCon with ``contrast_mode='all'``, NT-Xent) and each anchor's self column is
@@ -56,6 +57,12 @@ KEEP_LIMIT_BYTES = 1 << 30
 """``memory='auto'`` keeps the probabilities from forward to backward when they fit in this many
 bytes (1 GiB: one [16384, 16384] float32 matrix; the CPU's symmetric tiles keep about 5/8 of
 that, N up to about 20000). Above that they are recomputed in backward."""
+
+CPU_TILE_KEEP_LIMIT_BYTES = 64 << 20
+"""On the CPU, ``memory='auto'`` keeps the symmetric tiles only up to 64 MiB: above that, the
+fresh allocation's page faults cost more than recomputing the tiles in backward (B = 4096 per
+view, N = 8192: recomputed 0.83-0.90x the matmul floor, kept 0.89-0.94x, three runs on the idle
+2-core machine; B = 2048 kept 0.79x against recomputed 0.96x, docs/benchmarks.md)."""
 
 _BLOCK_ELEMENTS = 1 << 22
 """Similarities per row block on the CPU (4M: 16 MB in float32). Large blocks mean few, large
@@ -411,7 +418,8 @@ def _choose_route(
             if tile_side is None
             else tile_elements(n_anchors, min(tile_side, n_anchors))
         )
-        memory = "dense" if kept * element_size <= KEEP_LIMIT_BYTES else "blocked"
+        limit = KEEP_LIMIT_BYTES if tile_side is None else CPU_TILE_KEEP_LIMIT_BYTES
+        memory = "dense" if kept * element_size <= limit else "blocked"
     if tile_side is not None:
         return "symmetric-kept" if memory == "dense" else "symmetric-recomputed"
     return memory
