@@ -74,3 +74,37 @@ def test_two_process_pretrain_resumes(first_run):
     assert records[0] == first_records[0]  # epoch 1 comes from the checkpoint's history
     assert torch.load(run_dir / "last.pth", weights_only=True)["epoch"] == 2
     assert (run_dir / "ckpt_epoch_2.pth").is_file()
+
+
+def test_two_processes_stream_an_image_folder(tmp_path: Path) -> None:
+    """A streamed folder under torchrun: each rank reads its own shard of every global batch;
+    one set of outputs, and the epoch's batches add up to the folder."""
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "images"
+    generator = np.random.default_rng(0)
+    for index in range(48):
+        folder = root / ("cat", "dog")[index % 2]
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = generator.integers(0, 256, (20 + index % 7, 24, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{index:02d}.png")
+    run_dir = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+        "--master_addr=127.0.0.1", f"--master_port={free_port()}",
+        "-m", "contrastlab", "pretrain", "--dataset", "folder", "--data_folder", str(root),
+        "--in_memory_mb", "0", "--workers", "0", "--size", "8", "--model", "smallcnn",
+        "--batch_size", "8", "--epochs", "1", "--method", "simclr", "--labels", "none",
+        "--knn_every", "0", "--device", "cpu", "--no-progress", "--out", str(run_dir),
+    ]  # fmt: skip
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=240, env=environment, check=False
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.count('"method": "simclr"') == 1
+    (record,) = metrics(run_dir)
+    assert record["epoch"] == 1 and torch.isfinite(torch.tensor(record["loss"]))
+    checkpoint = torch.load(run_dir / "last.pth", weights_only=True)
+    assert checkpoint["model_spec"]["streamed"] and len(checkpoint["rng_per_rank"]) == 2
