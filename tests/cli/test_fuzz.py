@@ -196,3 +196,20 @@ def test_the_run_records_where_it_came_from(run_dir: Path) -> None:
     text = (run_dir / "config.yaml").read_text()
     assert text.startswith("# contrastlab: ") and "# command: " in text
     assert build_config(PretrainConfig, read_yaml(run_dir / "config.yaml")).epochs == 2
+
+
+def test_warnings_are_one_line_and_logs_get_a_line_per_epoch(tmp_path: Path, capsys) -> None:
+    """Off a terminal (pytest captures stderr): no progress-bar frames, one line per epoch, and a
+    warning as one ``contrastlab <command>: warning:`` line."""
+    import warnings
+
+    from contrastlab.cli import _warnings_as_lines
+
+    with _warnings_as_lines("pretrain"):  # what Python's default showwarning prints
+        shown = warnings.formatwarning("first line\nsecond line", UserWarning, "x.py", 1)
+    assert shown == "contrastlab pretrain: warning: first line second line\n"
+    assert main(["pretrain", *BASE[:-5], "--device", "cpu", "--epochs", "2",
+                 "--out", str(tmp_path / "run")]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert [line.split(":")[0] for line in err.splitlines()] == ["epoch 1", "epoch 2"]
+    assert "\r" not in err and "it/s" not in err
