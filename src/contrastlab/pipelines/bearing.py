@@ -64,6 +64,7 @@ from contrastlab.models.diagnosis_model import save_diagnosis_model
 from contrastlab.models.signal_encoder import SignalEncoder
 from contrastlab.models.signal_networks import SignalClassifier
 from contrastlab.models.signal_spec import build_signal_encoder
+from contrastlab.training import distributed
 from contrastlab.training.devices import resolve_device
 from contrastlab.training.fine_tune import FineTuneRecipe, train_classifier
 from contrastlab.training.provenance import provenance
@@ -232,10 +233,88 @@ def compare_with_scratch(
 # ------------------------------------------------------------------------------------ the run
 
 
+@dataclass
+class DiagnosisModelStep:
+    """Step 4's outcome: which classifier became ``model.pt``, where, and how it judges each set
+    (accuracy, detection rates, doubtful windows) with its calibrated thresholds."""
+
+    chosen: str
+    classifier: SignalClassifier
+    path: Path
+    judged: dict[str, dict[str, Any]]
+    thresholds: dict[str, Any]
+
+
+def save_diagnosis_step(
+    config: BearingConfig, data: BearingData, evaluators: FewLabelEvaluators, spec: dict,
+    run_dir: Path,
+) -> DiagnosisModelStep:  # fmt: skip
+    """Step 4: the classifier fine-tuned on every label (else the linear probe), its OOD
+    detector calibrated on the validation windows, judged on every set and saved as ``model.pt``."""
+    chosen = "fine_tune" if "fine_tune" in evaluators.all_labels else "linear_probe"
+    final = evaluators.all_labels[chosen].cpu().eval()
+    detector = calibrate_ood(final, data.splits, config)
+    judged = judge_classifier(
+        final, detector, {"val": data.splits.val, **data.test_sets}, data.splits.class_names,
+        config.eval_batch_size,
+    )  # fmt: skip
+    trained_on = {
+        "source": config.source, "load_hp": training_loads(config), "method": config.method,
+        "classifier": chosen, "test_top1": judged["test"]["accuracy"],
+    }  # fmt: skip
+    path = save_diagnosis_model(
+        run_dir / "model.pt", final, spec, trained_on=trained_on, ood=detector.to_dict(),
+        **data.facts,
+    )  # fmt: skip
+    return DiagnosisModelStep(chosen, final, path, judged, ood_thresholds(detector))
+
+
+def bearing_summary(
+    config: BearingConfig,
+    data: BearingData,
+    history: list[dict[str, Any]],
+    pretrain_seconds: float,
+    few_label: dict[str, dict[str, dict[str, Any]]],
+    baseline_spec: dict[str, Any],
+    model: DiagnosisModelStep,
+    plots: dict[str, Any],
+) -> dict[str, Any]:
+    """Step 5's ``summary.json`` (without timing and provenance, added by the run)."""
+    scores = {name: model.judged[name]["accuracy"] for name in data.test_sets}
+    return {
+        "method": config.method,
+        "model": config.backbone,
+        "input": config.input,
+        "data": data_summary(data, config),
+        "pretraining": {
+            "epochs": config.epochs,
+            "uses_labels": config.method in LABELLED_METHODS,
+            "final_loss": history[-1]["loss"] if history else None,
+            "final_metrics": history[-1] if history else None,
+            "seconds": pretrain_seconds,
+        },
+        "few_label": few_label,
+        "pretraining_vs_scratch": compare_with_scratch(few_label) if config.baseline else {},
+        "scratch_baseline": (
+            {"model": baseline_spec["backbone"], "input": baseline_spec["input"]}
+            if config.baseline
+            else None
+        ),
+        "model_pt": {
+            "path": str(model.path),
+            "classifier": model.chosen,
+            **scores,
+            "sets": model.judged,
+            "ood": model.thresholds,
+        },
+        "plots": plots,
+    }
+
+
 def run_bearing(config: BearingConfig) -> dict[str, Any]:
     """Run the protocol of the module docstring, step by step; return the summary (also in
     ``summary.json``). Everything that can be checked is checked before the run directory is
-    claimed."""
+    claimed; under torchrun rank 0 evaluates and writes after the shared pretraining."""
     started = time.perf_counter()
     path = usable_run_path(
         config.out, f"bearing-{config.source}-{config.method}", config.resume, config.overwrite,
@@ -263,64 +342,25 @@ def run_bearing(config: BearingConfig) -> dict[str, Any]:
             checkpoint_extra={"data_facts": data.facts}, resume_checkpoint=resumed,
         )  # fmt: skip
         pretrain_seconds = time.perf_counter() - pretrain_started
+        if not distributed.is_main_process():
+            return {}
         features = encode_bearing_data(encoder, data, config.eval_batch_size, config.progress)
         evaluators = FewLabelEvaluators(config, data, features, encoder, run.path)
         few_label = evaluate_few_label(config, evaluators, baseline_spec)
-        chosen = "fine_tune" if "fine_tune" in evaluators.all_labels else "linear_probe"
-        final = evaluators.all_labels[chosen].cpu().eval()
-        detector = calibrate_ood(final, data.splits, config)
-        judged = judge_classifier(
-            final, detector, {"val": data.splits.val, **data.test_sets},
-            data.splits.class_names, config.eval_batch_size,
-        )  # fmt: skip
-        final_scores = {name: judged[name]["accuracy"] for name in data.test_sets}
-        trained_on = {
-            "source": config.source, "load_hp": training_loads(config),
-            "method": config.method, "classifier": chosen, "test_top1": final_scores["test"],
-        }  # fmt: skip
-        model_path = save_diagnosis_model(
-            run / "model.pt", final, spec, trained_on=trained_on, ood=detector.to_dict(),
-            **data.facts,
-        )  # fmt: skip
+        model = save_diagnosis_step(config, data, evaluators, spec, run.path)
         plots = (
             draw_bearing_figures(
-                config, run.path, data.splits, data.cross, features, final, few_label
+                config, run.path, data.splits, data.cross, features, model.classifier, few_label
             )
             if config.plots
             else {}
         )
-        history = fit_result.history
-        summary: dict[str, Any] = {
-            "method": config.method,
-            "model": config.backbone,
-            "input": config.input,
-            "data": data_summary(data, config),
-            "pretraining": {
-                "epochs": config.epochs,
-                "uses_labels": config.method in LABELLED_METHODS,
-                "final_loss": history[-1]["loss"] if history else None,
-                "final_metrics": history[-1] if history else None,
-                "seconds": pretrain_seconds,
-            },
-            "few_label": few_label,
-            "pretraining_vs_scratch": compare_with_scratch(few_label) if config.baseline else {},
-            "scratch_baseline": {
-                "model": baseline_spec["backbone"],
-                "input": baseline_spec["input"],
-            }
-            if config.baseline
-            else None,
-            "model_pt": {
-                "path": str(model_path),
-                "classifier": chosen,
-                **final_scores,
-                "sets": judged,
-                "ood": ood_thresholds(detector),
-            },
-            "plots": plots,
-            "seconds": time.perf_counter() - started,
-            "device": str(device),
-            "run_dir": str(run.path),
-        }
+        summary = bearing_summary(
+            config, data, fit_result.history, pretrain_seconds, few_label, baseline_spec, model,
+            plots,
+        )  # fmt: skip
+        summary.update(
+            seconds=time.perf_counter() - started, device=str(device), run_dir=str(run.path)
+        )
         run.write_summary(summary, provenance(device, config.seed))
     return summary
