@@ -67,8 +67,9 @@ def _is_device_to_host_copy(name: str, args: tuple[Any, ...], kwargs: dict[str, 
     return target is not None and torch.device(target).type == "cpu" and source.device.type != "cpu"
 
 
-class HostSyncCounter(TorchDispatchMode):
-    """Count the ATen operations that synchronise the host with the device (module docstring).
+class OperationCounter(TorchDispatchMode):
+    """Count the ATen operations run inside a ``with`` block for which :meth:`counts` is True
+    (every operation here; subclasses choose).
 
     Attributes:
         operations: ``Counter`` of the counted operations by ATen name.
@@ -80,18 +81,28 @@ class HostSyncCounter(TorchDispatchMode):
 
     @property
     def count(self) -> int:
-        """How many host synchronisations ran inside the ``with`` block."""
+        """How many counted operations ran inside the ``with`` block."""
         return sum(self.operations.values())
+
+    def counts(self, name: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        return True
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
         name = func._schema.name.split("::")[-1]
-        if (
+        if self.counts(name, func, args, kwargs):
+            self.operations[name] += 1
+        return func(*args, **kwargs)
+
+
+class HostSyncCounter(OperationCounter):
+    """Count the ATen operations that synchronise the host with the device (module docstring)."""
+
+    def counts(self, name: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        return (
             name in _VALUE_READS
             or name in _DATA_DEPENDENT_SHAPES
             or (name in _INDEXING and _has_bool_index(args))
             or (name == "repeat_interleave" and _counts_from_tensor(func, kwargs))
             or _is_device_to_host_copy(name, args, kwargs)
-        ):
-            self.operations[name] += 1
-        return func(*args, **kwargs)
+        )

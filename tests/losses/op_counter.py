@@ -10,9 +10,7 @@ metadata operations launch none. :class:`OpCounter` counts the former while acti
 
 from __future__ import annotations
 
-from collections import Counter
-
-from torch.utils._python_dispatch import TorchDispatchMode
+from contrastlab._host_sync import OperationCounter
 
 _NO_KERNEL = frozenset(
     {
@@ -53,26 +51,11 @@ _NO_KERNEL = frozenset(
 """Views, metadata queries and uninitialised allocations: no kernel on a GPU."""
 
 
-class OpCounter(TorchDispatchMode):
-    """Count the dispatched ATen operations that would launch a kernel (module docstring).
+class OpCounter(OperationCounter):
+    """Count the dispatched ATen operations that would launch a kernel (module docstring)."""
 
-    Attributes:
-        operations: ``Counter`` of the counted operations by ATen name.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.operations: Counter[str] = Counter()
-
-    @property
-    def count(self) -> int:
-        return sum(self.operations.values())
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        name = func._schema.name.split("::")[-1]
-        if name not in _NO_KERNEL:
-            self.operations[name] += 1
-        return func(*args, **(kwargs or {}))
+    def counts(self, name, func, args, kwargs) -> bool:  # type: ignore[no-untyped-def]
+        return name not in _NO_KERNEL
 
 
 def count_operations(step) -> OpCounter:  # type: ignore[no-untyped-def]
