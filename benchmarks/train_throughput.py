@@ -43,6 +43,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from augment import median_seconds
 from contrastlab.config.training import TrainConfig
 from contrastlab.data.digits import load_digits_splits
 from contrastlab.data.image_augment import ContrastiveImageAugment
@@ -185,19 +187,6 @@ def run_steps(
     return records
 
 
-def median_ms(call: Callable[[], object], repeats: int, device: torch.device) -> float:
-    """Median wall time of ``call()`` in ms over ``repeats`` calls after one warm-up call."""
-    call()
-    _synchronize(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        _synchronize(device)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
-
-
 def with_threads(threads: int, call: Callable[[], float]) -> float:
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -212,7 +201,7 @@ def wake_probe_us(threads: int) -> float:
     intra-op worker threads must wait for a core."""
     values = torch.rand(4096)
     return with_threads(
-        threads, lambda: 1000 * median_ms(lambda: torch.exp(values), 50, torch.device("cpu"))
+        threads, lambda: 1e6 * median_seconds(lambda: torch.exp(values), 50, torch.device("cpu"))
     )
 
 
