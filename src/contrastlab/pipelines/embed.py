@@ -28,14 +28,15 @@ Outputs, written atomically into the run directory (``--out``):
 Rows are in file order (and window order within a file). They are written as they are encoded,
 so memory does not grow with N: each batch is appended to temporary files in the run directory
 (``.npy`` files whose header, written first, is rewritten with the row count at the end; Parquet
-row groups of up to :data:`ROW_GROUP_BYTES` of features), which are renamed to their names once
-every batch is written. On any error the temporary files are removed and none of the files
-above appears.
+row groups of up to :data:`ROW_GROUP_BYTES` of features), which are synced and renamed to their
+names once every batch is written. On any error the temporary files are removed and none of the
+files above appears.
 """
 
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -288,7 +289,16 @@ class _NpySink:
     def finish(self) -> list[str]:
         for rows in self.arrays.values():
             rows.finish()
+        _synced(self.streams)
         return [NPY_FILES[column] for column in self.arrays] + ["files.txt"]
+
+
+def _synced(streams: list[IO[bytes]]) -> None:
+    """Flush and sync every stream, so that once the last batch is written, renaming the
+    temporary files is all that is left (a full disk fails before any file appears)."""
+    for stream in streams:
+        stream.flush()
+        os.fsync(stream.fileno())
 
 
 def _arrow_table(columns: Columns) -> Any:
@@ -344,6 +354,8 @@ class _ParquetSink:
     def finish(self) -> list[str]:
         if self.pending:
             self._write_row_group()
+        self.writer.close()  # the footer
+        _synced([self.stream])
         return [self.path.name]
 
 
