@@ -25,22 +25,29 @@ Outputs, written atomically into the run directory (``--out``):
 - ``summary.json``: the checkpoint, the data, the row count and dimensions, the class names and
   the files left out (``--on_bad_file skip``).
 
-Rows are in file order (and window order within a file). The rows are gathered in memory before
-they are written: ``N x (D + P) x 4`` bytes.
+Rows are in file order (and window order within a file). They are written as they are encoded,
+so memory does not grow with N: each batch is appended to temporary files in the run directory
+(``.npy`` files whose header, written first, is rewritten with the row count at the end; Parquet
+row groups of up to :data:`ROW_GROUP_BYTES` of features), which are synced and renamed to their
+names once every batch is written. On any error the temporary files are removed and none of the
+files above appears.
 """
 
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from contrastlab._atomic_files import atomic_stream
 from contrastlab.config.deploy import EmbedConfig
 from contrastlab.data.image_folder import list_image_files, warn_skipped
 from contrastlab.data.image_sources import load_image_source
@@ -51,40 +58,23 @@ from contrastlab.data.windows import sliding_windows
 from contrastlab.evaluation.trained_model import TrainedModel, load_trained_model
 from contrastlab.training.devices import resolve_device
 from contrastlab.training.provenance import provenance
-from contrastlab.training.run_directory import (
-    RunDirectory,
-    atomic_write,
-    atomic_write_text,
-    claimed_run,
-    usable_run_path,
-)
+from contrastlab.training.run_directory import RunDirectory, claimed_run, usable_run_path
 
 # One batch of samples: (network input [b, ...] float32 on the CPU, labels, file names, starts).
 Batch = tuple[torch.Tensor, list[int], list[str], list[int] | None]
+# One batch of rows by column: "file" (names), "label" int64 [b], "embedding" float32 [b, D],
+# with --projection "projection" float32 [b, P], for signals "window_start" int64 [b].
+Columns = dict[str, Any]
 
-
-@dataclass
-class Rows:
-    """What ``embed`` writes, gathered batch by batch."""
-
-    embeddings: list[np.ndarray] = field(default_factory=list)
-    projections: list[np.ndarray] = field(default_factory=list)
-    labels: list[int] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-    starts: list[int] | None = None
-
-    def columns(self) -> dict[str, np.ndarray | list[str]]:
-        """The rows as named columns (``projection`` and ``window_start`` when present)."""
-        columns: dict[str, np.ndarray | list[str]] = {
-            "file": self.files,
-            "label": np.asarray(self.labels, dtype=np.int64),
-            "embedding": np.concatenate(self.embeddings).astype(np.float32),
-        }
-        if self.projections:
-            columns["projection"] = np.concatenate(self.projections).astype(np.float32)
-        if self.starts is not None:
-            columns["window_start"] = np.asarray(self.starts, dtype=np.int64)
-        return columns
+NPY_FILES = {
+    "embedding": "embeddings.npy",
+    "projection": "projections.npy",
+    "label": "labels.npy",
+    "window_start": "window_starts.npy",
+}
+FEATURES = ("embedding", "projection")
+# A Parquet row group gathers batches until their features reach this size (then it is written).
+ROW_GROUP_BYTES = 64 * 2**20
 
 
 def _image_batches(config: EmbedConfig, model: TrainedModel) -> tuple[Iterator[Batch], dict]:
@@ -205,57 +195,199 @@ def _signal_batches(config: EmbedConfig, model: TrainedModel) -> tuple[Iterator[
 
 
 @torch.no_grad()
-def _encode(
+def _encoded(
     batches: Iterator[Batch], model: TrainedModel, projection: bool, device: torch.device
-) -> Rows:
+) -> Iterator[Columns]:
+    """The rows of each batch (:data:`Columns`), one batch at a time."""
     encoder = model.parts["encoder"].to(device)
     head = model.parts["projection"].to(device) if projection else None
-    rows = Rows()
     for inputs, labels, files, starts in batches:
         inputs = inputs.to(device)
-        rows.embeddings.append(encoder(inputs).float().cpu().numpy())
+        columns: Columns = {
+            "file": files,
+            "label": np.asarray(labels, dtype=np.int64),
+            "embedding": encoder(inputs).float().cpu().numpy(),
+        }
         if head is not None:
-            rows.projections.append(head(inputs).float().cpu().numpy())
-        rows.labels.extend(labels)
-        rows.files.extend(files)
+            columns["projection"] = head(inputs).float().cpu().numpy()
         if starts is not None:
-            rows.starts = [] if rows.starts is None else rows.starts
-            rows.starts.extend(starts)
-    if not rows.embeddings:
-        raise ValueError("nothing to embed: every file was left out")
-    return rows
+            columns["window_start"] = np.asarray(starts, dtype=np.int64)
+        yield columns
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    atomic_write(path, lambda stream: np.save(stream, array))
+class NpyRows:
+    """An ``.npy`` file of ``dtype`` rows shaped ``row_shape`` filled block by block: at the end it
+    holds the bytes ``np.save`` writes for the blocks concatenated (``[N, *row_shape]``), without
+    ever holding them together.
+
+    The header is written for 0 rows at once and rewritten in place with N by :meth:`finish`:
+    numpy (>= 1.24) pads the header for up to 21 digits of the first dimension, so its length
+    does not depend on N.
+    """
+
+    def __init__(self, stream: IO[bytes], dtype: np.dtype, row_shape: tuple[int, ...]) -> None:
+        self.stream, self.dtype, self.row_shape = stream, np.dtype(dtype), tuple(row_shape)
+        self.rows = 0
+        header = self._header()
+        self.header_length = len(header)
+        stream.write(header)
+
+    def _header(self) -> bytes:
+        header = {
+            "descr": np.lib.format.dtype_to_descr(self.dtype),
+            "fortran_order": False,
+            "shape": (self.rows, *self.row_shape),
+        }
+        buffer = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buffer, header)
+        return buffer.getvalue()
+
+    def append(self, block: np.ndarray) -> None:
+        """Append ``block [b, *row_shape]`` (converted to ``dtype``)."""
+        if tuple(block.shape[1:]) != self.row_shape:
+            raise ValueError(f"rows of shape {block.shape[1:]} for a file of {self.row_shape}")
+        self.stream.write(np.ascontiguousarray(block, dtype=self.dtype).data)
+        self.rows += len(block)
+
+    def finish(self) -> None:
+        """Write the header with the row count over the first one."""
+        header = self._header()
+        if len(header) != self.header_length:
+            raise RuntimeError(
+                f"numpy {np.__version__} does not pad .npy headers for growth: needs numpy>=1.24"
+            )
+        self.stream.seek(0)
+        self.stream.write(header)
 
 
-def write_rows(run: RunDirectory, rows: Rows, file_format: str) -> list[str]:
-    """Write ``rows`` in ``file_format`` (module docstring); returns the file names."""
-    columns = rows.columns()
-    if file_format == "parquet":
-        import pyarrow as pa
+class _NpySink:
+    """``--format npy``: one :class:`NpyRows` per column of :data:`NPY_FILES` and ``files.txt``,
+    each an :func:`atomic_stream` entered on ``stack``; each batch is flushed to them."""
+
+    def __init__(self, run: RunDirectory, stack: ExitStack) -> None:
+        self.run, self.stack = run, stack
+        self.arrays: dict[str, NpyRows] = {}
+        self.streams: list[IO[bytes]] = []
+
+    def _open(self, name: str) -> IO[bytes]:
+        self.streams.append(self.stack.enter_context(atomic_stream(self.run / name)))
+        return self.streams[-1]
+
+    def append(self, columns: Columns) -> None:
+        if not self.streams:
+            for column, name in NPY_FILES.items():
+                if column in columns:
+                    first = columns[column]
+                    self.arrays[column] = NpyRows(self._open(name), first.dtype, first.shape[1:])
+            self._open("files.txt")
+        for column, rows in self.arrays.items():
+            rows.append(columns[column])
+        self.streams[-1].write("".join(f"{name}\n" for name in columns["file"]).encode("utf-8"))
+        for stream in self.streams:
+            stream.flush()
+
+    def finish(self) -> list[str]:
+        for rows in self.arrays.values():
+            rows.finish()
+        _synced(self.streams)
+        return [NPY_FILES[column] for column in self.arrays] + ["files.txt"]
+
+
+def _synced(streams: list[IO[bytes]]) -> None:
+    """Flush and sync every stream, so that once the last batch is written, renaming the
+    temporary files is all that is left (a full disk fails before any file appears)."""
+    for stream in streams:
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def _arrow_table(columns: Columns) -> Any:
+    """``columns`` as a ``pyarrow.Table``: a feature matrix ``[b, D]`` becomes a ``list<float>``
+    column (the type ``pa.array`` gives a list of rows), the others plain columns."""
+    import pyarrow as pa
+
+    arrays = {}
+    for name, values in columns.items():
+        if name in FEATURES:
+            offsets = np.arange(0, values.size + 1, values.shape[1], dtype=np.int32)
+            arrays[name] = pa.ListArray.from_arrays(offsets, pa.array(values.reshape(-1)))
+        else:
+            arrays[name] = pa.array(values)
+    return pa.table(arrays)
+
+
+class _ParquetSink:
+    """``--format parquet``: ``embeddings.parquet`` written by a ``pyarrow.parquet.ParquetWriter``
+    into an :func:`atomic_stream` (both entered on ``stack``), one row group per
+    :data:`ROW_GROUP_BYTES` of features."""
+
+    def __init__(self, run: RunDirectory, stack: ExitStack) -> None:
+        self.path, self.stack = run / "embeddings.parquet", stack
+        self.pending: list[Columns] = []
+        self.pending_bytes = 0
+        self.writer: Any = None
+        self.stream: IO[bytes] | None = None
+
+    def append(self, columns: Columns) -> None:
+        self.pending.append(columns)
+        self.pending_bytes += sum(columns[name].nbytes for name in FEATURES if name in columns)
+        if self.pending_bytes >= ROW_GROUP_BYTES:
+            self._write_row_group()
+
+    def _write_row_group(self) -> None:
         import pyarrow.parquet as pq
 
-        table = pa.table(
-            {
-                name: pa.array(list(values))
-                if isinstance(values, np.ndarray) and values.ndim == 2
-                else pa.array(values)
-                for name, values in columns.items()
+        first = self.pending[0]
+        table = _arrow_table({
+            name: [file for batch in self.pending for file in batch[name]]
+            if name == "file"
+            else np.concatenate([batch[name] for batch in self.pending])
+            for name in first
+        })  # fmt: skip
+        self.pending, self.pending_bytes = [], 0
+        if self.writer is None:
+            self.stream = self.stack.enter_context(atomic_stream(self.path))
+            self.writer = self.stack.enter_context(pq.ParquetWriter(self.stream, table.schema))
+        self.writer.write_table(table, row_group_size=table.num_rows)
+        self.stream.flush()
+
+    def finish(self) -> list[str]:
+        if self.pending:
+            self._write_row_group()
+        self.writer.close()  # the footer
+        _synced([self.stream])
+        return [self.path.name]
+
+
+@dataclass
+class Written:
+    """What :func:`write_rows` wrote: the file names, the row count N and the width of each
+    feature (``{"embedding": D, "projection": P}``)."""
+
+    files: list[str]
+    rows: int
+    widths: dict[str, int]
+
+
+def write_rows(run: RunDirectory, batches: Iterator[Columns], file_format: str) -> Written:
+    """Write the rows of ``batches`` in ``file_format`` (module docstring) as they come: only one
+    batch (npy) or one row group (parquet) is held at a time. The files are filled as temporary
+    files in ``run`` and renamed to their names after the last batch; on any error (in
+    ``batches`` too) the temporary files are removed and no file appears. ValueError when
+    ``batches`` is empty."""
+    with ExitStack() as stack:
+        sink = (_ParquetSink if file_format == "parquet" else _NpySink)(run, stack)
+        rows, widths = 0, {}
+        for columns in batches:
+            widths = widths or {
+                name: columns[name].shape[1] for name in FEATURES if name in columns
             }
-        )
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer)
-        atomic_write(run / "embeddings.parquet", lambda stream: stream.write(buffer.getvalue()))
-        return ["embeddings.parquet"]
-    names = {"embedding": "embeddings.npy", "projection": "projections.npy"}
-    names.update(label="labels.npy", window_start="window_starts.npy")
-    for column, name in names.items():
-        if column in columns:
-            _save_npy(run / name, np.asarray(columns[column]))
-    atomic_write_text(run / "files.txt", "".join(f"{name}\n" for name in columns["file"]))
-    return [names[c] for c in names if c in columns] + ["files.txt"]
+            sink.append(columns)
+            rows += len(columns["file"])
+        if not rows:
+            raise ValueError("nothing to embed: every file was left out")
+        files = sink.finish()
+    return Written(files, rows, widths)
 
 
 def _require_pyarrow() -> None:
@@ -285,20 +417,20 @@ def embed(config: EmbedConfig) -> dict[str, Any]:
     load = _image_batches if model.modality == "image" else _signal_batches
     batches, source = load(config, model)
     with claimed_run(path, None, config.overwrite, inputs=inputs) as run:
-        rows = _encode(batches, model, config.projection, device)
-        written = write_rows(run, rows, config.format)
-        columns = rows.columns()
+        written = write_rows(
+            run, _encoded(batches, model, config.projection, device), config.format
+        )
         summary: dict[str, Any] = {
             "checkpoint": str(config.ckpt),
             "kind": model.kind,
-            "rows": len(rows.files),
-            "embedding_dim": int(columns["embedding"].shape[1]),
-            "files": written,
+            "rows": written.rows,
+            "embedding_dim": written.widths["embedding"],
+            "files": written.files,
             "source": {k: v for k, v in source.items() if k not in ("class_names", "skipped")},
             "class_names": list(source["class_names"]),
         }
         if config.projection:
-            summary["projection_dim"] = int(columns["projection"].shape[1])
+            summary["projection_dim"] = written.widths["projection"]
         if source.get("skipped"):
             summary["skipped_files"] = sorted(source["skipped"])
         run.write_summary(summary, provenance(device, config.seed))
