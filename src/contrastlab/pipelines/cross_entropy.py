@@ -108,6 +108,31 @@ def streamed_scores(
     return torch.cat(logits), torch.cat(labels)
 
 
+class SplitScores:
+    """``scores(network, split)``: the logits and labels of the ``"val"`` or ``"test"`` split of
+    ``data``, in memory (:func:`~contrastlab.evaluation.features.encode_splits`) or streamed
+    (:func:`streamed_scores`; the unreadable files met are kept in :attr:`bad_files`)."""
+
+    def __init__(
+        self, data: DataSplits | StreamedSplits, config: CEConfig, transform: nn.Module
+    ) -> None:
+        self.data, self.config, self.transform = data, config, transform
+        self.bad_files = (
+            BadFileLog(config.on_bad_file, data.train.listing.root)
+            if isinstance(data, StreamedSplits)
+            else None
+        )
+
+    def __call__(self, network: nn.Module, split: str) -> Scores:
+        transform = self.transform.to(next(network.parameters()).device)
+        if isinstance(self.data, StreamedSplits) and self.bad_files is not None:
+            listing = getattr(self.data, split)
+            return streamed_scores(network, listing, transform, self.config, self.bad_files)
+        batch_size = self.config.eval_batch_size
+        logits = encode_splits(network, self.data, batch_size, (split,), transform)[split]
+        return logits, getattr(self.data, split).labels
+
+
 def train_ce(config: CEConfig) -> dict[str, Any]:
     """Train and score the cross-entropy baseline (module docstring); returns the summary."""
     path = usable_run_path(
@@ -139,17 +164,8 @@ def train_ce(config: CEConfig) -> dict[str, Any]:
         flip_p=config.flip_p, crop=not streamed,
     )  # fmt: skip
     train = _streamed_batches(config, data, device) if streamed else data.train
-    # the val / test files found unreadable (streamed); the train split's are the batches'
-    eval_bad_files = BadFileLog(config.on_bad_file, data.train.listing.root) if streamed else None
+    scores = SplitScores(data, config, eval_transform)
     has_val = len(data.val) > 0
-
-    def scores(network: nn.Module, split: str) -> Scores:
-        transform = eval_transform.to(next(network.parameters()).device)
-        if eval_bad_files is not None:
-            listing = getattr(data, split)
-            return streamed_scores(network, listing, transform, config, eval_bad_files)
-        logits = encode_splits(network, data, config.eval_batch_size, (split,), transform)[split]
-        return logits, getattr(data, split).labels
 
     with claimed_run(
         path, config.resume, config.overwrite, inputs=(config.resume, config.data_folder)
@@ -178,8 +194,8 @@ def train_ce(config: CEConfig) -> dict[str, Any]:
             "test_top1": test_top1,
             "test_top5": test_top5,
         }
-        if isinstance(train, StreamingViewBatches) and eval_bad_files is not None:
-            skipped = sorted({*train.skipped_files(), *eval_bad_files.seen})
+        if isinstance(train, StreamingViewBatches) and scores.bad_files is not None:
+            skipped = sorted({*train.skipped_files(), *scores.bad_files.seen})
             if skipped:
                 summary["skipped_files"] = skipped
         run.write_summary(summary, provenance(device, config.seed))
