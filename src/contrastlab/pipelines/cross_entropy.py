@@ -14,7 +14,8 @@ and the normalisation run batched on the device); the val split (every epoch) an
 (at the end) are decoded batch by batch, each image resized to ``--size`` as in evaluation.
 Memory then holds a few batches of images and a split's scores (files x classes), never a split's
 images. With ``--on_bad_file skip`` the unreadable files met are left out (in training replaced
-by the next readable file), warned about and listed in ``summary.json`` (``skipped_files``).
+by the next readable file), warned about and listed in ``summary.json`` (``skipped_files``). The
+checkpoints' ``model_spec`` of a folder records ``streamed`` (True or False), as pretraining's.
 """
 
 from __future__ import annotations
