@@ -116,6 +116,12 @@ def _cases(run: Path, files: dict[str, Path]) -> list[tuple[list[str], str]]:
         (["bearing", "--channels", "DE,XX", "--data", fresh, "--out", fresh], "--channels"),
         (["plot", fresh], "no metrics.jsonl"),
         (["pretrain", *TINY, "--workers", "3", "--out", fresh], "apply to --dataset folder"),
+        (["ce", "--dataset", "digits", "--in_memory_mb", "0", "--out", fresh], "folder only"),
+        (["ce", "--on_bad_file", "ignore", "--out", fresh], "--on_bad_file must be one of"),
+        (
+            ["ce", "--dataset", "folder", "--data_folder", str(files["a_file"]), "--out", fresh],
+            "is not a directory",
+        ),
         (["pretrain", *TINY, "--moco_queue_size", "64", "--out", fresh], "--method moco only"),
         (["pretrain", *TINY, "--method", "moco", "--n_views", "3", "--out", fresh], "2 views"),
         (["linear", "--ckpt", str(run / "last.pth"), "--size", "16", "--out", fresh], "8-pixel"),

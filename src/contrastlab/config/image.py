@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from contrastlab.config.choices import (
     BAD_FILE_POLICIES,
@@ -145,8 +145,51 @@ class ImageTrainConfig(TrainConfig, ImageData):
 
 
 @dataclass
-class PretrainConfig(ImageTrainConfig):
+class FolderReading(ImageData):
+    """How ``--dataset folder`` is read (``pretrain`` and ``ce``): held in memory when it fits
+    ``--in_memory_mb``, else streamed from disk by ``--workers`` processes; unreadable files as
+    ``--on_bad_file`` says. The options of :attr:`folder_only_options` are refused for other
+    data sets."""
+
+    folder_only_options: ClassVar[tuple[str, ...]] = ("workers", "in_memory_mb", "on_bad_file")
+
+    in_memory_mb: int = option(
+        1024,
+        "folder: hold the set in memory, each image resized to --size, when files x 3 x size^2 "
+        "bytes fit in this many MiB; else stream it: --workers processes decode the files and "
+        "cut the random resized crops at full resolution (0: always stream)",
+        low=0,
+        high=1 << 30,
+    )
+    workers: int = option(
+        4,
+        "folder, streamed: DataLoader worker processes decoding images (0: the main process); "
+        "memory stays near workers x 2 x batch images",
+        low=0,
+        high=MAX_WORKERS,
+    )
+    on_bad_file: str = option(
+        "error",
+        "folder: an unreadable image file stops the run with an error naming it (error) or is "
+        "left out (skip; a streamed training file is replaced by the next readable one; one "
+        "warning counts and names them, and a streamed run lists them in summary.json)",
+        choices=BAD_FILE_POLICIES,
+    )
+
+    def check(self) -> None:
+        super().check()
+        folder_only = self._changed(self.folder_only_options)
+        if self.dataset != "folder" and folder_only:
+            raise ValueError(f"{', '.join(folder_only)} apply to --dataset folder only")
+
+
+@dataclass
+class PretrainConfig(ImageTrainConfig, FolderReading):
     """Options of ``contrastlab pretrain`` (main_supcon, plus MoCo)."""
+
+    folder_only_options: ClassVar[tuple[str, ...]] = (
+        "labels", "eval_folder", *FolderReading.folder_only_options,
+    )  # fmt: skip
 
     method: str = option(
         "supcon",
@@ -211,28 +254,6 @@ class PretrainConfig(ImageTrainConfig):
         "Without it a labelled folder held in memory is split for both, a streamed or "
         "unlabelled one has no kNN monitor",
     )
-    in_memory_mb: int = option(
-        1024,
-        "folder: hold the set in memory, each image resized to --size, when files x 3 x size^2 "
-        "bytes fit in this many MiB; else stream it: --workers processes decode the files and "
-        "cut the random resized crops at full resolution (0: always stream)",
-        low=0,
-        high=1 << 30,
-    )
-    workers: int = option(
-        4,
-        "folder, streamed: DataLoader worker processes decoding images (0: the main process); "
-        "memory stays near workers x 2 x batch images",
-        low=0,
-        high=MAX_WORKERS,
-    )
-    on_bad_file: str = option(
-        "error",
-        "folder: an unreadable image file stops the run with an error naming it (error) or is "
-        "left out (skip: streamed, replaced by the next readable file; one warning counts and "
-        "names them, and summary.json lists them)",
-        choices=BAD_FILE_POLICIES,
-    )
 
     @classmethod
     def preset_fields(cls) -> frozenset[str]:
@@ -252,10 +273,6 @@ class PretrainConfig(ImageTrainConfig):
             raise ValueError(
                 "--moco_bn_splits > 1 needs --moco_shuffle_bn (the parts are of a shuffled batch)"
             )
-        folder_only = self._changed(("labels", "eval_folder", "workers", "in_memory_mb",
-                                     "on_bad_file"))  # fmt: skip
-        if self.dataset != "folder" and folder_only:
-            raise ValueError(f"{', '.join(folder_only)} apply to --dataset folder only")
         moco_only = self._changed(("moco_queue_size", "moco_momentum", "moco_supervised",
                                    "moco_shuffle_bn", "moco_bn_splits"))  # fmt: skip
         if self.method != "moco" and moco_only:
@@ -280,8 +297,10 @@ class PretrainConfig(ImageTrainConfig):
 
 
 @dataclass
-class CEConfig(ImageTrainConfig):
-    """Options of ``contrastlab ce`` (main_ce): the supervised cross-entropy baseline."""
+class CEConfig(ImageTrainConfig, FolderReading):
+    """Options of ``contrastlab ce`` (main_ce): the supervised cross-entropy baseline; a
+    ``--dataset folder`` too large for ``--in_memory_mb`` is streamed
+    (:mod:`contrastlab.pipelines.cross_entropy`)."""
 
     learning_rate: float = option(
         0.2, "initial SGD learning rate (main_ce's)", low=0.0, open_low=True, high=1000.0

@@ -4,18 +4,37 @@ Val top-1 is measured after every epoch and the loop keeps the best epoch's weig
 (so a resumed run still knows them); the test split is scored once, at the end, with those
 weights. With an empty validation split (``--val_size 0``) the last epoch's weights are scored
 and ``val_top1`` is None.
+
+``--dataset folder`` is held in memory when it fits ``--in_memory_mb``, else streamed
+(:mod:`contrastlab.data.image_stream_splits`): it is split on its file listing as the in-memory
+loader splits it (the same files in the same splits); the train split is streamed as pretraining
+streams a folder (``--workers`` DataLoader processes cut one random resized crop per image at
+full resolution, :class:`~contrastlab.training.streaming_batches.StreamingViewBatches`; the flip
+and the normalisation run batched on the device); the val split (every epoch) and the test split
+(at the end) are decoded batch by batch, each image resized to ``--size`` as in evaluation.
+Memory then holds a few batches of images and a split's scores (files x classes), never a split's
+images. With ``--on_bad_file skip`` the unreadable files met are left out (in training replaced
+by the next readable file), warned about and listed in ``summary.json`` (``skipped_files``). The
+checkpoints' ``model_spec`` of a folder records ``streamed`` (True or False), as pretraining's.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from contrastlab.config.image import CEConfig
 from contrastlab.data.image_augment import EvalImageTransform, SupervisedImageAugment
+from contrastlab.data.image_folder import ImageListing, list_image_files, warn_skipped
 from contrastlab.data.image_sources import load_image_source
-from contrastlab.evaluation.features import encode_splits
+from contrastlab.data.image_stream import RandomCropViews
+from contrastlab.data.image_stream_loader import BadFileLog, resized_batches
+from contrastlab.data.image_stream_source import fits_in_memory
+from contrastlab.data.image_stream_splits import StreamedSplits, load_streamed_splits
+from contrastlab.data.splits import DataSplits
+from contrastlab.evaluation.features import encode_splits, extract_features
 from contrastlab.evaluation.metrics import topk_accuracy
 from contrastlab.evaluation.plots import plot_training_curves
 from contrastlab.methods import CrossEntropyMethod
@@ -28,6 +47,91 @@ from contrastlab.training.provenance import provenance
 from contrastlab.training.resume import load_resume_checkpoint
 from contrastlab.training.rng import seed_everything
 from contrastlab.training.run_directory import claimed_run, usable_run_path
+from contrastlab.training.streaming_batches import StreamingViewBatches
+
+Scores = tuple[torch.Tensor, torch.Tensor]
+"""A split's logits ``[N, classes]`` and labels ``[N]``."""
+
+
+def load_ce_data(config: CEConfig) -> DataSplits | StreamedSplits:
+    """The data of ``config`` with every check done (nothing written yet): in memory, or a
+    streamed folder's listings (module docstring)."""
+    if config.dataset == "folder":
+        listing = list_image_files(config.data_folder, "folders")
+        if not fits_in_memory(len(listing), config.size, config.in_memory_mb):
+            return load_streamed_splits(
+                listing, config.size, config.seed, config.workers, config.on_bad_file
+            )
+    folder_options = {"on_bad_file": config.on_bad_file} if config.dataset == "folder" else {}
+    return load_image_source(
+        config.dataset, data_dir=config.data_folder, size=config.size, download=config.download,
+        seed=config.seed, val_size=config.val_size, **folder_options,
+    )  # fmt: skip
+
+
+def _streamed_batches(
+    config: CEConfig, data: StreamedSplits, device: torch.device
+) -> StreamingViewBatches:
+    """The train split's batches: one random resized crop per image, ``[B, 1, C, size, size]``."""
+    crops = RandomCropViews(
+        data.train.listing, config.size, 1, config.seed, scale=(config.crop_min_scale, 1.0),
+        on_bad_file=config.on_bad_file,
+    )  # fmt: skip
+    return StreamingViewBatches(
+        crops, config.batch_size, config.seed, device, config.workers, data.train.skipped
+    )
+
+
+def streamed_scores(
+    network: nn.Module,
+    listing: ImageListing,
+    transform: nn.Module,
+    config: CEConfig,
+    bad_files: BadFileLog,
+) -> Scores:
+    """The logits and labels of the readable files of ``listing``, decoded in batches of
+    ``--eval_batch_size`` by ``--workers`` processes, each image resized to ``--size`` and
+    ``transform``-ed as in evaluation; unreadable files raise or are left out (``bad_files``'s
+    policy) with a warning naming the ones not met before."""
+    logits, labels = [], []
+    batches = resized_batches(
+        listing, config.size, config.eval_batch_size, config.workers, config.on_bad_file,
+        progress=config.progress, bad_files=bad_files,
+    )  # fmt: skip
+    for images, batch_labels, _ in batches:
+        logits.append(extract_features(network, images, len(images), transform=transform))
+        labels.append(batch_labels)
+    new = bad_files.take_unreported()
+    if new:
+        warn_skipped(new, listing.root)
+    if not logits:
+        raise ValueError(f"none of the {len(listing)} image files to score is readable")
+    return torch.cat(logits), torch.cat(labels)
+
+
+class SplitScores:
+    """``scores(network, split)``: the logits and labels of the ``"val"`` or ``"test"`` split of
+    ``data``, in memory (:func:`~contrastlab.evaluation.features.encode_splits`) or streamed
+    (:func:`streamed_scores`; the unreadable files met are kept in :attr:`bad_files`)."""
+
+    def __init__(
+        self, data: DataSplits | StreamedSplits, config: CEConfig, transform: nn.Module
+    ) -> None:
+        self.data, self.config, self.transform = data, config, transform
+        self.bad_files = (
+            BadFileLog(config.on_bad_file, data.train.listing.root)
+            if isinstance(data, StreamedSplits)
+            else None
+        )
+
+    def __call__(self, network: nn.Module, split: str) -> Scores:
+        transform = self.transform.to(next(network.parameters()).device)
+        if isinstance(self.data, StreamedSplits) and self.bad_files is not None:
+            listing = getattr(self.data, split)
+            return streamed_scores(network, listing, transform, self.config, self.bad_files)
+        batch_size = self.config.eval_batch_size
+        logits = encode_splits(network, self.data, batch_size, (split,), transform)[split]
+        return logits, getattr(self.data, split).labels
 
 
 def train_ce(config: CEConfig) -> dict[str, Any]:
@@ -41,37 +145,38 @@ def train_ce(config: CEConfig) -> dict[str, Any]:
     )
     device = resolve_device(config.device)
     resumed = load_resume_checkpoint(config, device) if config.resume else None
-    data = load_image_source(
-        config.dataset, data_dir=config.data_folder, size=config.size, download=config.download,
-        seed=config.seed, val_size=config.val_size,
-    )  # fmt: skip
+    data = load_ce_data(config)
+    streamed = isinstance(data, StreamedSplits)
+    metadata, sample = (
+        (data.train.metadata, data.train.sample) if streamed else (data.metadata, data.train.inputs)
+    )
     spec = image_model_spec(
-        config.model, config.stem, "none", 0, config.size, data.metadata, data.class_names,
+        config.model, config.stem, "none", 0, config.size, metadata, data.class_names,
         config.dataset, config.data_folder, config.seed,
     )  # fmt: skip
+    if config.dataset == "folder":
+        spec["streamed"] = streamed
     seed_everything(config.seed)
     model = build_ce_network(spec)
     eval_transform = EvalImageTransform(config.size, spec["mean"], spec["std"])
-    check_images_fit(model, data.train.inputs, eval_transform)
+    check_images_fit(model, sample, eval_transform)
     augment = SupervisedImageAugment(
         config.size, spec["mean"], spec["std"], scale=(config.crop_min_scale, 1.0),
-        flip_p=config.flip_p,
+        flip_p=config.flip_p, crop=not streamed,
     )  # fmt: skip
+    train = _streamed_batches(config, data, device) if streamed else data.train
+    scores = SplitScores(data, config, eval_transform)
     has_val = len(data.val) > 0
-
-    def logits(network: nn.Module, split: str) -> Any:
-        transform = eval_transform.to(next(network.parameters()).device)
-        return encode_splits(network, data, config.eval_batch_size, (split,), transform)[split]
 
     with claimed_run(
         path, config.resume, config.overwrite, inputs=(config.resume, config.data_folder)
     ) as run:
 
         def validate(trained: nn.Module, epoch: int) -> dict[str, float]:
-            return {"val_top1": topk_accuracy(logits(trained, "val"), data.val.labels, ks=(1,))[0]}
+            return {"val_top1": topk_accuracy(*scores(trained, "val"), ks=(1,))[0]}
 
         result = fit(
-            model, CrossEntropyMethod(augment), data.train, config, run.path,
+            model, CrossEntropyMethod(augment, given_views=streamed), train, config, run.path,
             evaluate=validate if has_val else None,
             checkpoint_extra={"model_spec": spec, "kind": "ce"}, resume_checkpoint=resumed,
             best_metric="val_top1" if has_val else None,
@@ -81,14 +186,18 @@ def train_ce(config: CEConfig) -> dict[str, Any]:
         best = best_epoch(result.history, "val_top1") if has_val else None
         if best is not None:
             model.load_state_dict(load_checkpoint(run / BEST_CHECKPOINT)["model"])
-        test_top1, test_top5 = topk_accuracy(logits(model, "test"), data.test.labels, ks=(1, 5))
+        test_top1, test_top5 = topk_accuracy(*scores(model, "test"), ks=(1, 5))
         plot_training_curves(run / "metrics.jsonl", run / "training_curves.png")
-        summary = {
+        summary: dict[str, Any] = {
             "method": "ce",
             "val_top1": None if best is None else best["val_top1"],
             "best_epoch": config.epochs if best is None else best["epoch"],
             "test_top1": test_top1,
             "test_top5": test_top5,
         }
+        if isinstance(train, StreamingViewBatches) and scores.bad_files is not None:
+            skipped = sorted({*train.skipped_files(), *scores.bad_files.seen})
+            if skipped:
+                summary["skipped_files"] = skipped
         run.write_summary(summary, provenance(device, config.seed))
     return summary

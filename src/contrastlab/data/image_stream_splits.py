@@ -1,0 +1,97 @@
+"""A labelled folder too large for memory, split into train / val / test on its file listing:
+what ``ce --dataset folder`` streams when the folder does not fit ``--in_memory_mb``.
+
+The split: :func:`~contrastlab.data.image_arrays.fraction_split` of the listing's labels with
+``seed`` and the fractions of the in-memory loader
+(:func:`~contrastlab.data.image_folder.load_image_folder`: :data:`FOLDER_VAL_FRACTION` of the
+files for validation, :data:`FOLDER_TEST_FRACTION` for test, stratified, test drawn first). Both
+split the labels of the files in listing order, so each file lands in the split the in-memory
+loader puts its image in. (The in-memory loader splits the *readable* files: a folder with
+unreadable files read with ``--on_bad_file skip`` can be split otherwise there.)
+
+Nothing is decoded here but the normalisation sample: the mean and std are estimated on the train
+split's files (:func:`~contrastlab.data.image_stream_source.sample_statistics`), as the in-memory
+loader takes its train split's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from contrastlab.data.image_arrays import fraction_split
+from contrastlab.data.image_folder import ImageListing
+from contrastlab.data.image_stream_source import FolderData, sample_statistics
+
+FOLDER_VAL_FRACTION = 0.15
+"""Fraction of a labelled folder's files held out for validation (``load_image_folder``'s)."""
+FOLDER_TEST_FRACTION = 0.2
+"""Fraction of a labelled folder's files held out for test (``load_image_folder``'s)."""
+
+
+def listing_subset(listing: ImageListing, indices: Sequence[int]) -> ImageListing:
+    """The files of ``listing`` at ``indices`` (in that order), with their labels and every
+    class name of ``listing``."""
+    return ImageListing(
+        listing.root,
+        [listing.files[int(i)] for i in indices],
+        [listing.labels[int(i)] for i in indices],
+        list(listing.class_names),
+    )
+
+
+@dataclass(frozen=True)
+class ListingSplits:
+    """Train / val / test listings of one labelled folder (each in listing order)."""
+
+    train: ImageListing
+    val: ImageListing
+    test: ImageListing
+
+
+def split_listing(
+    listing: ImageListing,
+    seed: int,
+    val_fraction: float = FOLDER_VAL_FRACTION,
+    test_fraction: float = FOLDER_TEST_FRACTION,
+) -> ListingSplits:
+    """The stratified split of the module docstring; ValueError for an unlabelled listing or
+    classes too small to split."""
+    if not listing.labelled:
+        raise ValueError(f"{listing.root}: splitting needs class labels (<class>/<image>)")
+    labels = np.asarray(listing.labels, dtype=np.int64)
+    train, val, test = fraction_split(labels, val_fraction, test_fraction, seed)
+    return ListingSplits(*(listing_subset(listing, part) for part in (train, val, test)))
+
+
+@dataclass
+class StreamedSplits:
+    """A labelled folder streamed from disk.
+
+    Attributes:
+        train: the train split as pretraining streams a folder (its listing, normalisation,
+            sample images and the unreadable files met while estimating the normalisation).
+        val, test: the listings scored in evaluation.
+    """
+
+    train: FolderData
+    val: ImageListing
+    test: ImageListing
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.train.listing.class_names
+
+
+def load_streamed_splits(
+    listing: ImageListing, size: int, seed: int, workers: int, on_bad_file: str
+) -> StreamedSplits:
+    """Split ``listing`` (:func:`split_listing` with ``seed``) and estimate the normalisation on
+    the train split's files at ``size`` (``workers`` decoding processes; unreadable files as
+    ``on_bad_file`` says: ValueError naming the file, or skipped with a warning)."""
+    splits = split_listing(listing, seed)
+    mean, std, sample, skipped = sample_statistics(splits.train, size, seed, workers, on_bad_file)
+    train = FolderData(splits.train, True, None, None, mean, std, sample, skipped)
+    return StreamedSplits(train, splits.val, splits.test)

@@ -1,0 +1,239 @@
+"""``ce --dataset folder`` streamed from disk (a folder larger than ``--in_memory_mb``), end to end,
+on generated image files: the split, the training, the scoring, resume and bad files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from test_image_stream_pipeline import write_images
+from torch import nn
+
+from contrastlab._host_sync import HostSyncCounter
+from contrastlab.cli import main
+from contrastlab.config.image import CEConfig
+from contrastlab.data.image_augment import EvalImageTransform, SupervisedImageAugment
+from contrastlab.data.image_folder import list_image_files, load_image_folder, read_images
+from contrastlab.data.image_stream_loader import BadFileLog
+from contrastlab.data.image_stream_splits import split_listing
+from contrastlab.data.splits import LabeledTensors
+from contrastlab.methods import CrossEntropyMethod
+from contrastlab.models.image_network import build_ce_network
+from contrastlab.pipelines.cross_entropy import streamed_scores
+from contrastlab.training.checkpoint import load_checkpoint
+
+FOLDER = [
+    *("--dataset", "folder", "--size", "8", "--model", "smallcnn", "--batch_size", "8"),
+    *("--epochs", "2", "--no-progress", "--learning_rate", "0.05", "--no-warm"),
+    *("--threads", "1", "--eval_batch_size", "5"),
+]  # fmt: skip
+CE = [*FOLDER, "--in_memory_mb", "0"]  # streamed, however small the folder
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """45 readable labelled images of mixed sizes and formats in 3 classes."""
+    return write_images(tmp_path_factory.mktemp("ce-stream") / "clean", 45)
+
+
+@pytest.fixture(scope="module")
+def with_corrupt(clean: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``clean`` and one corrupt file."""
+    root = tmp_path_factory.mktemp("ce-stream-bad") / "images"
+    shutil.copytree(clean, root)
+    (root / "dog" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff this is no jpeg")
+    return root
+
+
+def summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def reference_logits(network: nn.Module, spec: dict, images: torch.Tensor) -> torch.Tensor:
+    """Logits of uint8 images at the spec's size, in one batch, in eval mode."""
+    network.eval()
+    with torch.no_grad():
+        return network(EvalImageTransform(spec["size"], spec["mean"], spec["std"])(images))
+
+
+def top1_percent(checkpoint: dict, split: LabeledTensors) -> float:
+    """Top-1 (percent) of the checkpoint's network on an in-memory split, by hand."""
+    network = build_ce_network(checkpoint["model_spec"])
+    network.load_state_dict(checkpoint["model"])
+    logits = reference_logits(network, checkpoint["model_spec"], split.inputs)
+    return 100.0 * (logits.argmax(dim=1) == split.labels).double().mean().item()
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_the_split_puts_every_file_where_the_in_memory_loader_puts_its_image(
+    clean: Path, seed: int
+) -> None:
+    splits = split_listing(list_image_files(clean), seed)
+    in_memory = load_image_folder(clean, size=8, seed=seed)
+    sizes = [len(splits.train), len(splits.val), len(splits.test)]
+    assert sum(sizes) == 45 and min(sizes) > 0
+    for name in ("train", "val", "test"):
+        listed = read_images(getattr(splits, name), 8)  # the split's files, decoded here
+        held = getattr(in_memory, name)
+        assert torch.equal(listed.inputs, held.inputs) and torch.equal(listed.labels, held.labels)
+    assert splits.train.class_names == in_memory.class_names
+
+
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_streamed_scores_equal_the_logits_of_the_split_in_memory(
+    with_corrupt: Path, split: str
+) -> None:
+    listing = getattr(split_listing(list_image_files(with_corrupt), 0), split)
+    config = CEConfig(dataset="folder", data_folder=str(with_corrupt), size=8, workers=0,
+                      eval_batch_size=4, on_bad_file="skip", progress=False)  # fmt: skip
+    spec = {"model": "smallcnn", "class_names": listing.class_names, "size": 8,
+            "mean": [0.4, 0.5, 0.6], "std": [0.2, 0.3, 0.25]}  # fmt: skip
+    torch.manual_seed(0)
+    network = build_ce_network(spec)
+    transform = EvalImageTransform(8, spec["mean"], spec["std"])
+    bad_files = BadFileLog("skip", with_corrupt)
+    corrupt = with_corrupt / "dog" / "corrupt.jpg"
+    with pytest.warns(UserWarning, match="corrupt") if corrupt in listing.files else nullcontext():
+        logits, labels = streamed_scores(network, listing, transform, config, bad_files)
+        held = read_images(listing, 8, on_bad_file="skip")  # the readable files, in order
+    assert torch.equal(labels, held.labels)
+    torch.testing.assert_close(logits, reference_logits(network, spec, held.inputs))
+
+
+def test_streamed_ce_scores_the_best_checkpoint_on_the_split_files(
+    clean: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    assert main(["ce", *CE, "--workers", "1", "--data_folder", str(clean), "--seed", "3",
+                 "--out", str(out)]) == 0  # fmt: skip
+    result = summary(out)
+    assert "skipped_files" not in result
+    best = load_checkpoint(out / "best.pth")
+    assert best["model_spec"]["streamed"] is True
+    assert best["epoch"] == result["best_epoch"] and best["val_top1"] == result["val_top1"]
+    # the in-memory loader's split of the same folder and seed, scored here by hand
+    splits = load_image_folder(clean, size=8, seed=3)
+    assert result["val_top1"] == pytest.approx(top1_percent(best, splits.val))
+    assert result["test_top1"] == pytest.approx(top1_percent(best, splits.test))
+    assert result["test_top5"] == 100.0  # 3 classes
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [record["epoch"] for record in records] == [1, 2]
+    assert all(np.isfinite(record["loss"]) and "val_top1" in record for record in records)
+
+
+def test_resume_repeats_the_uninterrupted_run(with_corrupt: Path, tmp_path: Path) -> None:
+    common = [*CE, "--workers", "0", "--data_folder", str(with_corrupt), "--on_bad_file",
+              "skip", "--seed", "1", "--lr_decay_rate", "1"]  # fmt: skip
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    with pytest.warns(UserWarning, match="corrupt"):
+        assert main(["ce", *common, "--epochs", "2", "--out", str(straight)]) == 0
+    with pytest.warns(UserWarning, match="corrupt"):
+        assert main(["ce", *common, "--epochs", "1", "--out", str(resumed)]) == 0
+    with pytest.warns(UserWarning, match="corrupt"):
+        assert main(["ce", *common, "--epochs", "2", "--out", str(resumed),
+                     "--resume", str(resumed / "last.pth")]) == 0  # fmt: skip
+    for name in ("last.pth", "best.pth"):
+        a, b = (load_checkpoint(run / name)["model"] for run in (straight, resumed))
+        assert all(torch.allclose(a[key], b[key], atol=1e-6) for key in a), name
+    for key in ("val_top1", "best_epoch", "test_top1", "test_top5"):
+        assert summary(straight)[key] == pytest.approx(summary(resumed)[key]), key
+    assert summary(straight)["skipped_files"] == [str(with_corrupt / "dog" / "corrupt.jpg")]
+
+
+def test_bad_files_are_skipped_and_listed_or_stop_the_run(
+    with_corrupt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corrupt = str(with_corrupt / "dog" / "corrupt.jpg")
+    split = split_listing(list_image_files(with_corrupt), 0)
+    where = next(name for name in ("train", "val", "test")
+                 if corrupt in map(str, getattr(split, name).files))  # fmt: skip
+    out = tmp_path / "skip"
+    with pytest.warns(UserWarning, match=r"skipped 1 unreadable file\(s\) .*corrupt\.jpg") as seen:
+        assert main(["ce", *CE, "--workers", "0", "--data_folder", str(with_corrupt),
+                     "--on_bad_file", "skip", "--out", str(out)]) == 0  # fmt: skip
+    assert sum("corrupt.jpg" in str(w.message) for w in seen) == 1, where  # warned once
+    assert summary(out)["skipped_files"] == [corrupt]
+    capsys.readouterr()
+    code = main(["ce", *CE, "--workers", "0", "--data_folder", str(with_corrupt),
+                 "--out", str(tmp_path / "error")])  # fmt: skip
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and len(error.splitlines()) == 1, error
+    assert error.startswith("contrastlab ce: error: cannot read image") and corrupt in error
+
+
+@pytest.mark.parametrize(
+    "option", [("--workers", "2"), ("--in_memory_mb", "0"), ("--on_bad_file", "skip")]
+)
+def test_folder_options_are_refused_for_other_data_sets(
+    option: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "refused"
+    assert main(["ce", "--dataset", "digits", *option, "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == f"contrastlab ce: error: {option[0]} apply to --dataset folder only"
+    assert not out.exists()
+
+
+def test_a_folder_that_fits_is_held_in_memory(clean: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["ce", *FOLDER, "--data_folder", str(clean), "--out", str(out)]) == 0
+    assert load_checkpoint(out / "last.pth")["model_spec"]["streamed"] is False
+
+
+def test_given_views_classify_the_one_view_of_each_sample() -> None:
+    """The streamed step: uint8 crops [B, 1, C, S, S] normalised on the device (no flip here),
+    classified, without waiting for the device."""
+    generator = torch.Generator().manual_seed(0)
+    crops = torch.randint(0, 256, (6, 1, 3, 4, 4), dtype=torch.uint8, generator=generator)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    mean, std = torch.tensor([0.4, 0.5, 0.6]), torch.tensor([0.2, 0.3, 0.25])
+    model = nn.Sequential(nn.Flatten(), nn.Linear(48, 3))
+    augment = SupervisedImageAugment(4, mean.tolist(), std.tolist(), flip_p=0.0, crop=False)
+    method = CrossEntropyMethod(augment, given_views=True)
+    with HostSyncCounter() as syncs:
+        output = method(model, crops, labels)
+    assert syncs.count == 0
+    normalised = (crops[:, 0] / 255.0 - mean[:, None, None]) / std[:, None, None]
+    torch.testing.assert_close(output.loss, F.cross_entropy(model(normalised), labels))
+    with pytest.raises(ValueError, match=r"one view per sample \[B, 1, \.\.\.\]"):
+        method(model, crops.repeat(1, 2, 1, 1, 1), labels)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.distributed
+@pytest.mark.slow
+def test_two_processes_stream_ce(clean: Path, tmp_path: Path) -> None:
+    """Under torchrun each rank streams its own shard of the train split; rank 0 validates and
+    scores, and one set of outputs is written."""
+    out = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+        "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "contrastlab", "ce",
+        *CE, "--workers", "0", "--device", "cpu", "--data_folder", str(clean), "--out", str(out),
+    ]  # fmt: skip
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=240, env=environment, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.count('"method": "ce"') == 1
+    result = summary(out)
+    best = load_checkpoint(out / "best.pth")
+    splits = load_image_folder(clean, size=8, seed=0)
+    assert result["test_top1"] == pytest.approx(top1_percent(best, splits.test))
+    assert len(load_checkpoint(out / "last.pth")["rng_per_rank"]) == 2
