@@ -3,18 +3,13 @@ here name files that do not exist)."""
 
 from __future__ import annotations
 
-import inspect
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from contrastlab.data.image_folder import UNLABELLED, ImageListing, load_image_folder
-from contrastlab.data.image_stream_splits import (
-    FOLDER_TEST_FRACTION,
-    FOLDER_VAL_FRACTION,
-    split_listing,
-)
+from contrastlab.data.image_folder import UNLABELLED, ImageListing
+from contrastlab.data.image_stream_splits import split_listing
 
 
 def listing(per_class: tuple[int, ...] = (20, 30, 10)) -> ImageListing:
@@ -23,12 +18,6 @@ def listing(per_class: tuple[int, ...] = (20, 30, 10)) -> ImageListing:
              for i in range(n)]  # fmt: skip
     labels = [c for c, n in enumerate(per_class) for _ in range(n)]
     return ImageListing(Path("/nowhere"), files, labels, names)
-
-
-def test_the_fractions_are_those_of_the_in_memory_loader() -> None:
-    defaults = inspect.signature(load_image_folder).parameters
-    assert defaults["val_fraction"].default == FOLDER_VAL_FRACTION
-    assert defaults["test_fraction"].default == FOLDER_TEST_FRACTION
 
 
 @pytest.mark.parametrize("seed", [0, 1, 7])

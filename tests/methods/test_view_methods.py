@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from contrastlab._host_sync import HostSyncCounter
+from contrastlab.data.image_augment import SupervisedImageAugment
 from contrastlab.losses import supcon_loss
 from contrastlab.methods import ContrastiveViewsMethod, CrossEntropyMethod
 
@@ -79,3 +81,22 @@ def test_cross_entropy_method():
 def test_unknown_method_is_rejected():
     with pytest.raises(ValueError, match="method must be one of"):
         ContrastiveViewsMethod(nn.Identity(), method="byol")
+
+
+def test_given_views_classify_the_one_view_of_each_sample() -> None:
+    """The streamed step: uint8 crops [B, 1, C, S, S] normalised on the device (no flip here),
+    classified, without waiting for the device."""
+    generator = torch.Generator().manual_seed(0)
+    crops = torch.randint(0, 256, (6, 1, 3, 4, 4), dtype=torch.uint8, generator=generator)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    mean, std = torch.tensor([0.4, 0.5, 0.6]), torch.tensor([0.2, 0.3, 0.25])
+    model = nn.Sequential(nn.Flatten(), nn.Linear(48, 3))
+    augment = SupervisedImageAugment(4, mean.tolist(), std.tolist(), flip_p=0.0, crop=False)
+    method = CrossEntropyMethod(augment, given_views=True)
+    with HostSyncCounter() as syncs:
+        output = method(model, crops, labels)
+    assert syncs.count == 0
+    normalised = (crops[:, 0] / 255.0 - mean[:, None, None]) / std[:, None, None]
+    torch.testing.assert_close(output.loss, F.cross_entropy(model(normalised), labels))
+    with pytest.raises(ValueError, match=r"one view per sample \[B, 1, \.\.\.\]"):
+        method(model, crops.repeat(1, 2, 1, 1, 1), labels)

@@ -15,19 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from test_image_stream_pipeline import write_images
 from torch import nn
 
-from contrastlab._host_sync import HostSyncCounter
 from contrastlab.cli import main
 from contrastlab.config.image import CEConfig
-from contrastlab.data.image_augment import EvalImageTransform, SupervisedImageAugment
+from contrastlab.data.image_augment import EvalImageTransform
 from contrastlab.data.image_folder import list_image_files, load_image_folder, read_images
 from contrastlab.data.image_stream_loader import BadFileLog
 from contrastlab.data.image_stream_splits import split_listing
 from contrastlab.data.splits import LabeledTensors
-from contrastlab.methods import CrossEntropyMethod
 from contrastlab.models.image_network import build_ce_network
 from contrastlab.pipelines.cross_entropy import streamed_scores
 from contrastlab.training.checkpoint import load_checkpoint
@@ -188,25 +185,6 @@ def test_a_folder_that_fits_is_held_in_memory(clean: Path, tmp_path: Path) -> No
     out = tmp_path / "run"
     assert main(["ce", *FOLDER, "--data_folder", str(clean), "--out", str(out)]) == 0
     assert load_checkpoint(out / "last.pth")["model_spec"]["streamed"] is False
-
-
-def test_given_views_classify_the_one_view_of_each_sample() -> None:
-    """The streamed step: uint8 crops [B, 1, C, S, S] normalised on the device (no flip here),
-    classified, without waiting for the device."""
-    generator = torch.Generator().manual_seed(0)
-    crops = torch.randint(0, 256, (6, 1, 3, 4, 4), dtype=torch.uint8, generator=generator)
-    labels = torch.tensor([0, 1, 2, 0, 1, 2])
-    mean, std = torch.tensor([0.4, 0.5, 0.6]), torch.tensor([0.2, 0.3, 0.25])
-    model = nn.Sequential(nn.Flatten(), nn.Linear(48, 3))
-    augment = SupervisedImageAugment(4, mean.tolist(), std.tolist(), flip_p=0.0, crop=False)
-    method = CrossEntropyMethod(augment, given_views=True)
-    with HostSyncCounter() as syncs:
-        output = method(model, crops, labels)
-    assert syncs.count == 0
-    normalised = (crops[:, 0] / 255.0 - mean[:, None, None]) / std[:, None, None]
-    torch.testing.assert_close(output.loss, F.cross_entropy(model(normalised), labels))
-    with pytest.raises(ValueError, match=r"one view per sample \[B, 1, \.\.\.\]"):
-        method(model, crops.repeat(1, 2, 1, 1, 1), labels)
 
 
 def _free_port() -> int:

@@ -33,6 +33,11 @@ from contrastlab.config.choices import FOLDER_LABELS as LABEL_MODES
 from contrastlab.data.image_arrays import check_image_size, fraction_split, make_image_splits
 from contrastlab.data.splits import DataSplits, LabeledTensors
 
+FOLDER_VAL_FRACTION = 0.15
+"""Fraction of a labelled folder's files held out for validation."""
+FOLDER_TEST_FRACTION = 0.2
+"""Fraction of a labelled folder's files held out for test."""
+
 IMAGE_EXTENSIONS: tuple[str, ...] = (
     ".png",
     ".jpg",
@@ -197,8 +202,8 @@ def load_image_folder(
     root: str | os.PathLike[str],
     size: int = 32,
     channels: int = 3,
-    val_fraction: float = 0.15,
-    test_fraction: float = 0.2,
+    val_fraction: float = FOLDER_VAL_FRACTION,
+    test_fraction: float = FOLDER_TEST_FRACTION,
     seed: int = 0,
     on_bad_file: str = "error",
 ) -> DataSplits:

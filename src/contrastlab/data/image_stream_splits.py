@@ -22,13 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from contrastlab.data.image_arrays import fraction_split
-from contrastlab.data.image_folder import ImageListing
+from contrastlab.data.image_folder import FOLDER_TEST_FRACTION, FOLDER_VAL_FRACTION, ImageListing
 from contrastlab.data.image_stream_source import FolderData, sample_statistics
-
-FOLDER_VAL_FRACTION = 0.15
-"""Fraction of a labelled folder's files held out for validation (``load_image_folder``'s)."""
-FOLDER_TEST_FRACTION = 0.2
-"""Fraction of a labelled folder's files held out for test (``load_image_folder``'s)."""
 
 
 def listing_subset(listing: ImageListing, indices: Sequence[int]) -> ImageListing:

@@ -29,7 +29,6 @@ from contrastlab.config.image import CEConfig
 from contrastlab.data.image_augment import EvalImageTransform, SupervisedImageAugment
 from contrastlab.data.image_folder import ImageListing, list_image_files, warn_skipped
 from contrastlab.data.image_sources import load_image_source
-from contrastlab.data.image_stream import RandomCropViews
 from contrastlab.data.image_stream_loader import BadFileLog, resized_batches
 from contrastlab.data.image_stream_source import fits_in_memory
 from contrastlab.data.image_stream_splits import StreamedSplits, load_streamed_splits
@@ -47,7 +46,7 @@ from contrastlab.training.provenance import provenance
 from contrastlab.training.resume import load_resume_checkpoint
 from contrastlab.training.rng import seed_everything
 from contrastlab.training.run_directory import claimed_run, usable_run_path
-from contrastlab.training.streaming_batches import StreamingViewBatches
+from contrastlab.training.streaming_batches import StreamingViewBatches, folder_crop_batches
 
 Scores = tuple[torch.Tensor, torch.Tensor]
 """A split's logits ``[N, classes]`` and labels ``[N]``."""
@@ -67,19 +66,6 @@ def load_ce_data(config: CEConfig) -> DataSplits | StreamedSplits:
         config.dataset, data_dir=config.data_folder, size=config.size, download=config.download,
         seed=config.seed, val_size=config.val_size, **folder_options,
     )  # fmt: skip
-
-
-def _streamed_batches(
-    config: CEConfig, data: StreamedSplits, device: torch.device
-) -> StreamingViewBatches:
-    """The train split's batches: one random resized crop per image, ``[B, 1, C, size, size]``."""
-    crops = RandomCropViews(
-        data.train.listing, config.size, 1, config.seed, scale=(config.crop_min_scale, 1.0),
-        on_bad_file=config.on_bad_file,
-    )  # fmt: skip
-    return StreamingViewBatches(
-        crops, config.batch_size, config.seed, device, config.workers, data.train.skipped
-    )
 
 
 def streamed_scores(
@@ -164,7 +150,11 @@ def train_ce(config: CEConfig) -> dict[str, Any]:
         config.size, spec["mean"], spec["std"], scale=(config.crop_min_scale, 1.0),
         flip_p=config.flip_p, crop=not streamed,
     )  # fmt: skip
-    train = _streamed_batches(config, data, device) if streamed else data.train
+    train = (
+        folder_crop_batches(data.train.listing, 1, config, device, data.train.skipped)
+        if streamed
+        else data.train
+    )
     scores = SplitScores(data, config, eval_transform)
     has_val = len(data.val) > 0
 

@@ -26,7 +26,6 @@ from torch import nn
 from contrastlab.config.image import LinearConfig, PretrainConfig
 from contrastlab.data.image_augment import ContrastiveImageAugment, EvalImageTransform
 from contrastlab.data.image_sources import load_image_source
-from contrastlab.data.image_stream import RandomCropViews
 from contrastlab.data.image_stream_source import FolderData, load_folder_data
 from contrastlab.data.splits import DataSplits, LabeledTensors
 from contrastlab.evaluation.checkpoint_evaluation import linear_evaluation, load_for_evaluation
@@ -46,7 +45,7 @@ from contrastlab.training.provenance import provenance
 from contrastlab.training.resume import load_resume_checkpoint
 from contrastlab.training.rng import seed_everything
 from contrastlab.training.run_directory import claimed_run, usable_run_path
-from contrastlab.training.streaming_batches import StreamingViewBatches
+from contrastlab.training.streaming_batches import StreamingViewBatches, folder_crop_batches
 
 
 @dataclass
@@ -82,18 +81,6 @@ def load_pretrain_data(config: PretrainConfig) -> PretrainData:
         folder.train, folder.evaluation, folder.metadata, folder.listing.class_names,
         folder.sample, folder,
     )  # fmt: skip
-
-
-def _streamed_batches(
-    config: PretrainConfig, folder: FolderData, device: torch.device
-) -> StreamingViewBatches:
-    views = RandomCropViews(
-        folder.listing, config.size, 2 if config.method == "moco" else config.n_views,
-        config.seed, scale=(config.crop_min_scale, 1.0), on_bad_file=config.on_bad_file,
-    )  # fmt: skip
-    return StreamingViewBatches(
-        views, config.batch_size, config.seed, device, config.workers, folder.skipped
-    )
 
 
 def _method(
@@ -153,7 +140,12 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
         flip_p=config.flip_p, crop=not streamed,
     )  # fmt: skip
     method = _method(config, model, augment, given_views=streamed)
-    train = _streamed_batches(config, data.folder, device) if streamed else data.train
+    n_views = 2 if config.method == "moco" else config.n_views
+    train = (
+        folder_crop_batches(data.folder.listing, n_views, config, device, data.folder.skipped)
+        if streamed
+        else data.train
+    )
     evaluation = data.evaluation
     if evaluation is None and config.knn_every:
         warnings.warn(

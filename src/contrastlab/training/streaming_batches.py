@@ -23,7 +23,8 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
-from contrastlab.data.image_folder import warn_skipped
+from contrastlab.config.image import CEConfig, PretrainConfig
+from contrastlab.data.image_folder import ImageListing, warn_skipped
 from contrastlab.data.image_stream import RandomCropViews, collate_views
 from contrastlab.data.image_stream_loader import BadFileLog, loader_batches, make_loader
 from contrastlab.training import distributed
@@ -101,3 +102,22 @@ class StreamingViewBatches:
         """Every unreadable file met (and skipped) so far, by any rank, up to the last epoch's
         end."""
         return sorted(self.skipped)
+
+
+def folder_crop_batches(
+    listing: ImageListing,
+    n_views: int,
+    config: PretrainConfig | CEConfig,
+    device: torch.device,
+    known_bad_files: Iterable[str] = (),
+) -> StreamingViewBatches:
+    """The streamed training batches of a folder command: ``n_views`` random resized crops per
+    file of ``listing`` (``--size``, ``--crop_min_scale``, ``--seed``, ``--on_bad_file``) in
+    batches of ``--batch_size`` decoded by ``--workers`` processes."""
+    views = RandomCropViews(
+        listing, config.size, n_views, config.seed, scale=(config.crop_min_scale, 1.0),
+        on_bad_file=config.on_bad_file,
+    )  # fmt: skip
+    return StreamingViewBatches(
+        views, config.batch_size, config.seed, device, config.workers, known_bad_files
+    )
