@@ -118,12 +118,13 @@ def _step(implementation: str, features: torch.Tensor, labels: torch.Tensor) -> 
     def loss_fn() -> torch.Tensor:
         if implementation == "reference":
             return reference_supcon(features, labels)
-        with _compilation(not implementation.endswith("-eager")):
-            return supcon_loss(features, labels, temperature=TEMPERATURE, memory=memory)
+        return supcon_loss(features, labels, temperature=TEMPERATURE, memory=memory)
 
     def step() -> None:
         features.grad = None
-        loss_fn().backward()
+        # the switch covers the backward too: the compiled backward core is chosen when it runs
+        with _compilation(not implementation.endswith("-eager")):
+            loss_fn().backward()
 
     return step
 
@@ -142,7 +143,8 @@ def _timed(device: torch.device, step: Callable[[], None]) -> float:
 
 
 def _kernels_per_call(step: Callable[[], None]) -> int:
-    activities = [torch.profiler.ProfilerActivity.CUDA]
+    # CPU activity too: with CUDA alone some profiler builds record no kernel events
+    activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
     with torch.profiler.profile(activities=activities) as profile:
         step()
         torch.cuda.synchronize()
@@ -198,6 +200,9 @@ def _cell(
     except torch.cuda.OutOfMemoryError:
         row["skipped"] = "out of memory"
         return row
+    except Exception as error:  # one failing cell must not end a benchmark run: record it
+        row["skipped"] = f"failed: {type(error).__name__}: {str(error)[:300]}"
+        return row
     finally:
         del features, labels, step
         if device.type == "cuda":
@@ -211,10 +216,13 @@ def loss_rows(
     batch_sizes: Sequence[int] = (1024, 4096, 16384, 32768),
     repeats: int = 5,
     implementations: Sequence[str] = IMPLEMENTATIONS,
+    on_batch_size: Callable[[list[dict[str, object]]], None] | None = None,
 ) -> list[dict[str, object]]:
     """One row per (batch size, implementation): ``batch_size`` (per view), ``n`` (embeddings),
     ``implementation``, ``median_ms``, ``x_floor``, ``peak_mb`` and ``kernels`` (CUDA only, else
-    None), ``skipped`` (None, or why the cell was not run). See the module docstring."""
+    None), ``skipped`` (None, or why the cell was not run or how it failed). See the module
+    docstring. ``on_batch_size(rows)`` is called with the rows of each batch size as soon as they
+    are measured (a caller can save them before the next, larger one)."""
     device = torch.device(device)
     rows = []
     for batch_size in batch_sizes:
@@ -224,6 +232,8 @@ def loss_rows(
             both = cell["median_ms"] is not None and floor is not None
             cell["x_floor"] = cell["median_ms"] / floor if both else None  # type: ignore[operator]
         rows.extend(cells)
+        if on_batch_size is not None:
+            on_batch_size(cells)
     return rows
 
 

@@ -1,11 +1,19 @@
 """SupCon on one GPU, side by side: contrastlab's training step against the SupContrast-style loop
 and against the network alone, plus the augmentation and the loss on their own. Synthetic
-CIFAR-shaped data, no downloads; about 4 minutes on an H100/H200-class GPU.
+CIFAR-shaped data, no downloads.
 
-    python benchmarks/gpu_supcon.py                       # everything, cuda, batch 1024
-    python benchmarks/gpu_supcon.py --out gpu_supcon.json
+    python benchmarks/gpu_supcon.py --out gpu_supcon.json  # cuda, batch 1024, rows until 240 s
+    python benchmarks/gpu_supcon.py --deadline 600         # every row (about 6 minutes)
     python benchmarks/gpu_supcon.py --device cpu --batch-size 16 --steps 2 --models resnet18 \\
         --loss-batch-sizes 256 --no-compile --no-reference   # a smoke test of the script
+
+Order: the cheap rows that decide the most first (augmentation, the loss at B = 1024 and 4096,
+then per model the eager rows: network alone, contrastlab, phase shares, the SupContrast-style
+loop), then the compiled rows, then the loss at the large batch sizes. A row that would start
+after ``--deadline`` seconds is skipped (listed under ``skipped``), so the run ends a row's time
+after the deadline; a row that raises is recorded (``errors``) and the run goes on; the warnings a
+row raised (e.g. a compiler falling back to eager) are kept with it. With ``--out`` the JSON
+report is rewritten after every row, so a run cut short keeps what it measured.
 
 Rows (images/s = training images per second, each with its 2 views; median-free: one timed
 epoch of ``--steps`` steps after one untimed epoch, which also compiles):
@@ -29,13 +37,13 @@ B = 1024 ... 32768 per view).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -44,6 +52,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from augment import augmentation_rows
+from contrastlab._atomic_files import atomic_write_json
 from contrastlab.config.options import build_config
 from contrastlab.config.training import TrainConfig
 from contrastlab.data.image_augment import ContrastiveImageAugment
@@ -180,9 +189,9 @@ def network_alone_row(model_name: str, compiled: bool, args: argparse.Namespace)
         model = model.to(memory_format=torch.channels_last)
     network: nn.Module = torch.compile(model) if compiled else model
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+    # NCHW views, as fit's augmentation gives them (the first convolution of the channels_last
+    # network converts): the compiled rows then share one graph instead of recompiling for strides
     views = torch.randn(2 * args.batch_size, 3, 32, 32, device=device)
-    if device.type == "cuda":
-        views = views.contiguous(memory_format=torch.channels_last)
     dtype = torch.bfloat16 if device.type == "cuda" else None
 
     def step() -> None:
@@ -207,14 +216,31 @@ def network_alone_row(model_name: str, compiled: bool, args: argparse.Namespace)
     }
 
 
+class TwoCrops(torch.utils.data.Dataset):
+    """SupContrast's ``TwoCropTransform`` over uint8 images ``[N, 32, 32, 3]``: two transformed
+    views of each image and a label. At module level, so that workers started by ``spawn`` or
+    ``forkserver`` (Python 3.14's default on Linux) can unpickle it."""
+
+    def __init__(self, images: object, transform: Callable) -> None:
+        self.images, self.transform = images, transform
+
+    def __len__(self) -> int:
+        return len(self.images)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[list[torch.Tensor], int]:
+        from PIL import Image
+
+        image = Image.fromarray(self.images[index])  # type: ignore[index]
+        return [self.transform(image), self.transform(image)], index % 10
+
+
 def supcontrast_row(model_name: str, bf16: bool, args: argparse.Namespace) -> dict | None:
     """SupContrast's main_supcon loop: torchvision transforms in DataLoader workers."""
     try:
         from torchvision import transforms
-    except ImportError:
+    except Exception:  # not installed, or built for another torch (RuntimeError at import)
         return None
     import numpy as np
-    from PIL import Image
 
     device = torch.device(args.device)
     normalize = transforms.Normalize(CIFAR_MEAN, CIFAR_STD)
@@ -227,19 +253,11 @@ def supcontrast_row(model_name: str, bf16: bool, args: argparse.Namespace) -> di
         normalize,
     ])  # fmt: skip
     images = np.random.default_rng(0).integers(0, 256, (8192, 32, 32, 3), dtype=np.uint8)
-
-    class TwoCrops(torch.utils.data.Dataset):
-        def __len__(self) -> int:
-            return len(images)
-
-        def __getitem__(self, index: int) -> tuple[list[torch.Tensor], int]:
-            image = Image.fromarray(images[index])
-            return [transform(image), transform(image)], index % 10
-
     workers = min(15, max(1, (os.cpu_count() or 2) - 1))
     loader = torch.utils.data.DataLoader(
-        TwoCrops(), batch_size=args.batch_size, shuffle=True, num_workers=workers,
-        pin_memory=device.type == "cuda", drop_last=True, persistent_workers=True,
+        TwoCrops(images, transform), batch_size=args.batch_size, shuffle=True,
+        num_workers=workers, pin_memory=device.type == "cuda", drop_last=True,
+        persistent_workers=True, timeout=120,  # a stuck worker raises instead of hanging
     )  # fmt: skip
     model = SupConResNet(model_name, head="mlp", feat_dim=128, stem="cifar").to(device)
     if bf16:
@@ -285,15 +303,17 @@ def supcontrast_row(model_name: str, bf16: bool, args: argparse.Namespace) -> di
 
 def markdown(report: dict) -> str:
     lines = [
-        f"Device: {report['device']}; batch {report['batch_size']}, {report['steps']} timed steps.",
+        f"Device: {report['device']}, torch {report['torch']}; batch {report['batch_size']}, "
+        f"{report['steps']} timed steps; {report['seconds']:.0f} s.",
         "",
         "| row | images/s | ms/step | peak MB |",
         "|:---|---:|---:|---:|",
     ]
     for row in report["training"]:
         peak = row.get("peak_memory_mb")
+        name = row["row"] + (" (warned, see below)" if row["row"] in report["warnings"] else "")
         lines.append(
-            f"| {row['row']} | {row['images_per_s']:.0f} | {row['ms_per_step']:.1f} | "
+            f"| {name} | {row['images_per_s']:.0f} | {row['ms_per_step']:.1f} | "
             f"{'-' if peak is None else f'{peak:.0f}'} |"
         )
     for name, shares in report["phases"].items():
@@ -316,7 +336,64 @@ def markdown(report: dict) -> str:
             "-" if c is None else (f"{c:.3g}" if isinstance(c, float) else str(c)) for c in cells
         ]
         lines.append(f"| {row['batch_size']} | {row['implementation']} | {' | '.join(text)} |")
+    for title, entries in (("Errors", report["errors"]), ("Skipped (deadline)", report["skipped"])):
+        if entries:
+            lines += ["", f"{title}:", *(f"- {entry}" for entry in entries)]
+    if report["warnings"]:
+        lines += ["", "Warnings:"]
+        lines += [f"- {row}: {' / '.join(notes)}" for row, notes in report["warnings"].items()]
     return "\n".join(lines)
+
+
+class Run:
+    """The report and the rule every row follows: skipped after the deadline, recorded when it
+    raises, its warnings kept, the JSON rewritten (atomically) after it."""
+
+    def __init__(self, report: dict, deadline: float, out: Path | None) -> None:
+        self.report, self.deadline, self.out = report, deadline, out
+        self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def row(self, name: str, measure: Callable[[], object]) -> object:
+        """``measure()``, or None when it is past the deadline or ``measure`` raised."""
+        if self.elapsed() > self.deadline:
+            self.report["skipped"].append(name)
+            print(f"  {name}: skipped, past --deadline {self.deadline:.0f} s", flush=True)
+            return None
+        result = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = measure()
+            except Exception as error:  # record it and go on with the next row
+                text = f"{name}: {type(error).__name__}: {str(error)[:500]}"
+                self.report["errors"].append(text)
+                print(f"  {text}", flush=True)
+        notes = sorted(
+            {
+                f"{w.category.__name__}: {str(w.message)[:300]}"
+                for w in caught
+                if not issubclass(w.category, (DeprecationWarning, FutureWarning))
+            }
+        )
+        if notes:
+            self.report["warnings"][name] = notes
+        print(f"  {name} done ({self.elapsed():.0f} s)", flush=True)
+        self.save()
+        return result
+
+    def training(self, measure: Callable[[], dict | None], name: str) -> None:
+        row = self.row(name, measure)
+        if row is not None:
+            self.report["training"].append(row)
+            print(f"    {row['row']}: {row['images_per_s']:.0f} images/s", flush=True)  # type: ignore[index]
+
+    def save(self) -> None:
+        self.report["seconds"] = self.elapsed()
+        if self.out is not None:
+            atomic_write_json(self.out, self.report)
 
 
 def main() -> None:
@@ -330,7 +407,11 @@ def main() -> None:
     parser.add_argument(
         "--loss-batch-sizes", type=int, nargs="+", default=[1024, 4096, 16384, 32768]
     )
-    parser.add_argument("--out", type=Path, help="also write the results as JSON here")
+    parser.add_argument(
+        "--deadline", type=float, default=240.0,
+        help="seconds after which no new row starts (the rest are listed as skipped)",
+    )  # fmt: skip
+    parser.add_argument("--out", type=Path, help="the JSON report, rewritten after every row")
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda":
@@ -340,31 +421,53 @@ def main() -> None:
         name = torch.cuda.get_device_name(device)
     else:
         name = f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
-    started = time.perf_counter()
-    report: dict = {"device": name, "torch": torch.__version__, "batch_size": args.batch_size,
-                    "steps": args.steps, "training": [], "phases": {}}  # fmt: skip
+    report: dict = {
+        "device": name, "torch": torch.__version__, "python": platform.python_version(),
+        "batch_size": args.batch_size, "steps": args.steps, "deadline_s": args.deadline,
+        "training": [], "phases": {}, "augmentation": [], "loss": [], "errors": [],
+        "skipped": [], "warnings": {}, "seconds": 0.0,
+    }  # fmt: skip
+    run = Run(report, args.deadline, args.out)
+    small = [b for b in args.loss_batch_sizes if b <= 4096]
+    large = [b for b in args.loss_batch_sizes if b > 4096]
 
-    def record(row: dict | None) -> None:
-        if row is not None:
-            report["training"].append(row)
-            print(f"  {row['row']}: {row['images_per_s']:.0f} images/s "
-                  f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
+    def losses(batch_sizes: list[int]) -> None:
+        for batch_size in batch_sizes:
+            rows = run.row(f"loss B={batch_size}", lambda b=batch_size: loss_rows(device, (b,)))
+            report["loss"].extend(rows or [])  # type: ignore[arg-type]
 
+    rows = run.row("augmentation", lambda: augmentation_rows(device, (256, args.batch_size), 20))
+    report["augmentation"] = rows or []
+    losses(small)
     for model_name in args.models:
-        for compiled in (False,) if args.no_compile else (False, True):
-            record(network_alone_row(model_name, compiled, args))
-            record(contrastlab_row(model_name, compiled, args))
-        report["phases"][model_name] = phase_shares(model_name, args)
+        run.training(
+            lambda m=model_name: network_alone_row(m, False, args), f"network {model_name}"
+        )
+        run.training(
+            lambda m=model_name: contrastlab_row(m, False, args), f"contrastlab {model_name}"
+        )
+        shares = run.row(f"phases {model_name}", lambda m=model_name: phase_shares(m, args))
+        if shares is not None:
+            report["phases"][model_name] = shares
         if not args.no_reference:
-            for bf16 in (False, True):
-                record(supcontrast_row(model_name, bf16, args))
-    report["augmentation"] = augmentation_rows(device, (256, args.batch_size), repeats=20)
-    report["loss"] = loss_rows(device, tuple(args.loss_batch_sizes))
-    report["seconds"] = time.perf_counter() - started
+            for bf16 in (True, False):
+                run.training(
+                    lambda m=model_name, b=bf16: supcontrast_row(m, b, args),
+                    f"SupContrast {model_name} {'bf16' if bf16 else 'fp32'}",
+                )
+    if not args.no_compile:
+        for model_name in args.models:
+            run.training(
+                lambda m=model_name: network_alone_row(m, True, args),
+                f"network {model_name} compiled",
+            )
+            run.training(
+                lambda m=model_name: contrastlab_row(m, True, args),
+                f"contrastlab {model_name} --compile",
+            )
+    losses(large)
+    run.save()
     print(markdown(report))
-    print(f"total {report['seconds']:.0f} s")
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -61,3 +61,57 @@ def test_precision_auto_is_bf16_on_cuda_only() -> None:
     assert resolve_precision("16-mixed", torch.device("cpu")) == "16-mixed"
     if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
         assert resolve_precision("auto", torch.device("cuda")) == "bf16-mixed"
+
+
+def small_network() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3)
+    )
+
+
+def eager_gradients(x: torch.Tensor) -> list[torch.Tensor]:
+    network = small_network()
+    network(x).square().mean().backward()
+    return [p.grad for p in network.parameters()]
+
+
+def failing_backward_backend() -> object:
+    """A backend whose forward compiles and whose backward compiler raises (AOTAutograd compiles a
+    static backward lazily, at the first ``.backward()``)."""
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+
+    def forward_compiler(graph, example_inputs):
+        return make_boxed_func(graph.forward)
+
+    def backward_compiler(graph, example_inputs):
+        raise RuntimeError("no kernels for the backward")
+
+    return aot_autograd(fw_compiler=forward_compiler, bw_compiler=backward_compiler)
+
+
+def test_a_backward_that_fails_to_compile_falls_back_within_the_first_call() -> None:
+    x = torch.randn(2, 3, 6, 6)
+    torch._dynamo.reset()
+    network = small_network()
+    wrapped = CompiledModule(network, torch.compile(network, backend=failing_backward_backend()))
+    with pytest.warns(UserWarning, match="torch.compile failed .* no kernels for the backward"):
+        output = wrapped(x)
+    output.square().mean().backward()  # the eager graph: no compiler runs here
+    for got, expected in zip(network.parameters(), eager_gradients(x), strict=True):
+        torch.testing.assert_close(got.grad, expected)
+    assert wrapped._compiled is None
+
+
+def test_the_trial_backward_leaves_the_gradients_to_the_real_one() -> None:
+    x = torch.randn(2, 3, 6, 6)
+    torch._dynamo.reset()
+    network = small_network()
+    wrapped = CompiledModule(network, torch.compile(network, backend="aot_eager"))
+    output = wrapped(x)
+    assert all(p.grad is None for p in network.parameters())  # the trial accumulates nothing
+    output.square().mean().backward()  # the graph the trial kept
+    for got, expected in zip(network.parameters(), eager_gradients(x), strict=True):
+        torch.testing.assert_close(got.grad, expected)
+    assert wrapped._compiled is not None

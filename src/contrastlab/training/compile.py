@@ -2,8 +2,14 @@
 
 Compilation happens lazily, at the first call; a backend that is missing or fails there (no C++
 compiler, an unsupported operation, an old GPU) must not end the run. :class:`CompiledModule`
-tries the compiled network once and, if that raises, warns once and keeps the eager one. Its
-``state_dict`` is the eager network's (the compiled one shares its parameters).
+tries the compiled network once and, if that raises, warns once and keeps the eager one. The
+backward is part of that first try: AOTAutograd compiles a backward of static shapes lazily, at
+the first ``.backward()``, which happens outside the network's call; so the first call also runs
+a trial backward of its output (``torch.autograd.grad`` of ``output.sum()`` with respect to the
+parameters, the graph kept for the real backward, no ``.grad`` touched). Its cost is one extra
+backward, once. When only the backward fails, the first step's forward runs again eagerly
+(BatchNorm's running statistics then take that step twice). ``state_dict`` is the eager
+network's (the compiled one shares its parameters).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ class CompiledModule(nn.Module):
             return self._compiled(*args, **kwargs)
         try:
             output = self._compiled(*args, **kwargs)
+            self._trial_backward(output)
         except Exception as error:  # any compiler failure: keep training, eagerly
             warnings.warn(
                 f"--compile: torch.compile failed ({type(error).__name__}: "
@@ -44,6 +51,15 @@ class CompiledModule(nn.Module):
             return self.module(*args, **kwargs)
         self._checked = True
         return output
+
+    def _trial_backward(self, output: Any) -> None:
+        """Compile (and run once) the backward of ``output`` now, inside the fallback's reach."""
+        if not (
+            torch.is_grad_enabled() and isinstance(output, torch.Tensor) and output.requires_grad
+        ):
+            return
+        parameters = [p for p in self.module.parameters() if p.requires_grad]
+        torch.autograd.grad(output.float().sum(), parameters, retain_graph=True, allow_unused=True)
 
     def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         return self.module.state_dict(*args, **kwargs)
