@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import torch
 
+ASYNC_MESSAGE_LIMIT = 250
+"""Characters of ``message`` a device-side assert carries (CUDA refuses 255 or more at once)."""
+
 
 def require(condition: torch.Tensor, message: str) -> None:
     """Assert that the 0-d (or all of the) boolean ``condition`` holds (module docstring)."""
     if condition.dim() > 0:
         condition = condition.all()
+    if condition.device.type != "cpu":  # queued; any error raised here is not a failed check
+        torch._assert_async(condition, message[:ASYNC_MESSAGE_LIMIT])
+        return
     try:
         torch._assert_async(condition, message)
-    except RuntimeError as error:  # raised synchronously on the CPU only
+    except RuntimeError as error:  # the CPU checks at once: the condition is false
         raise ValueError(message) from error

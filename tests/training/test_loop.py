@@ -271,3 +271,20 @@ def test_the_best_epoch_by_a_metric_is_kept_and_known_after_resume(tmp_path: Pat
     fit(make_model(), NoisyClassification(), make_data(), resumed, tmp_path, evaluate=evaluate,
         best_metric="val_top1")  # fmt: skip
     assert load_checkpoint(tmp_path / BEST_CHECKPOINT)["epoch"] == 2  # epoch 5's 65 < 70
+
+
+def test_on_cuda_the_methods_copies_of_the_network_turn_channels_last_with_it() -> None:
+    """MoCo's key encoder follows the query network's layout (the momentum update pairs them);
+    only the layout is set here, so the CPU stands in for the CUDA device."""
+    from contrastlab.methods import MoCoMethod
+    from contrastlab.training.loop import _prepare_network
+
+    encoder = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.LazyLinear(8))
+    encoder(torch.randn(1, 3, 6, 6))
+    method = MoCoMethod(encoder, nn.Identity(), feature_dim=8, queue_size=16)
+    config = build_config(TrainConfig, {"epochs": 1, "batch_size": 2})
+    network = _prepare_network(encoder, method, config, torch.device("cuda"))
+    channels_last = torch.channels_last
+    assert network[0].weight.is_contiguous(memory_format=channels_last)
+    assert method.key_encoder[0].weight.is_contiguous(memory_format=channels_last)
+    assert method.queue.is_contiguous()  # 2-D buffers are left as they are

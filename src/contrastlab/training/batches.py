@@ -101,8 +101,11 @@ class InMemoryBatches:
         return count_batches(self.n_samples, self.batch_size)
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for indices in epoch_batches(self.n_samples, self.batch_size, self.seed, epoch):
-            indices = indices.to(self.inputs.device, non_blocking=True)
+        batches = list(epoch_batches(self.n_samples, self.batch_size, self.seed, epoch))
+        order = torch.cat(batches)
+        if self.inputs.device.type == "cuda":  # the epoch's order in one copy, not one per step
+            order = order.pin_memory().to(self.inputs.device, non_blocking=True)
+        for indices in torch.split(order, [len(batch) for batch in batches]):
             inputs, labels = self.inputs[indices], self.labels[indices]
             if self.pin:
                 inputs, labels = inputs.pin_memory(), labels.pin_memory()

@@ -185,10 +185,13 @@ def _restore(
 def _prepare_network(
     model: nn.Module, method: nn.Module, config: TrainConfig, device: torch.device
 ) -> nn.Module:
-    """channels_last for convolutional networks on CUDA; under DDP SyncBN (``--syncBN``, also in
-    the method), the method's state copied from rank 0 and the DDP wrapper; ``--compile``."""
+    """channels_last for convolutional networks on CUDA (and for the method's own copies of them,
+    e.g. MoCo's key encoder, so that its momentum update pairs tensors of one layout); under DDP
+    SyncBN (``--syncBN``, also in the method), the method's state copied from rank 0 and the DDP
+    wrapper; ``--compile``."""
     if device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules()):
         model.to(memory_format=torch.channels_last)
+        method.to(memory_format=torch.channels_last)  # 4-D parameters and buffers only
     network = model
     if distributed.is_distributed():
         if config.syncBN:
