@@ -56,7 +56,7 @@ from contrastlab._atomic_files import atomic_write_json
 from contrastlab.config.options import build_config
 from contrastlab.config.training import TrainConfig
 from contrastlab.data.image_augment import ContrastiveImageAugment
-from contrastlab.losses import supcon_loss
+from contrastlab.losses import _logsumexp, supcon_loss
 from contrastlab.methods import ContrastiveViewsMethod
 from contrastlab.models.supcon_resnet import SupConResNet
 from contrastlab.training.loop import fit
@@ -304,7 +304,12 @@ def supcontrast_row(model_name: str, bf16: bool, args: argparse.Namespace) -> di
 def markdown(report: dict) -> str:
     lines = [
         f"Device: {report['device']}, torch {report['torch']}; batch {report['batch_size']}, "
-        f"{report['steps']} timed steps; {report['seconds']:.0f} s.",
+        f"{report['steps']} timed steps; {report['seconds']:.0f} s"
+        + (
+            "; the compiled loss cores fell back to eager."
+            if report.get("loss_cores_fell_back_to_eager")
+            else "."
+        ),
         "",
         "| row | images/s | ms/step | peak MB |",
         "|:---|---:|---:|---:|",
@@ -392,6 +397,9 @@ class Run:
 
     def save(self) -> None:
         self.report["seconds"] = self.elapsed()
+        # once a compiled loss core fails it runs eagerly in every later row: say so
+        cores = (_logsumexp._DENSE_EXPONENTIALS, _logsumexp._DENSE_BACKWARD)
+        self.report["loss_cores_fell_back_to_eager"] = any(core.failed for core in cores)
         if self.out is not None:
             atomic_write_json(self.out, self.report)
 
