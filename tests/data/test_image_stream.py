@@ -242,3 +242,15 @@ def test_given_views_transform_every_view_once() -> None:
     assert torch.equal(out, views * 2) and calls == [(6, 4)]
     with pytest.raises(ValueError, match=r"batch of 2 views \[B, 2, \.\.\.\], got \(2, 3, 4\)"):
         GivenViews(double, n_views=2)(views)
+
+
+def test_close_stops_the_persistent_decoding_processes(tree: Path) -> None:
+    import multiprocessing
+
+    views = RandomCropViews(list_image_files(tree, "none"), size=8, n_views=1, seed=0)
+    before = set(multiprocessing.active_children())
+    source = StreamingViewBatches(views, 4, 0, torch.device("cpu"), workers=2)
+    list(source.epoch(1))
+    assert len(set(multiprocessing.active_children()) - before) == 2  # kept for the next epoch
+    source.close()
+    assert set(multiprocessing.active_children()) - before == set()

@@ -12,7 +12,6 @@ single-process reference and the children build exactly the same thing.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -24,16 +23,11 @@ from torch import nn
 
 from contrastlab.models.supcon_resnet import SupConResNet
 from contrastlab.training import distributed
+from processes import free_port
 
 GLOBAL_BATCH = 8
 IMAGE_SIZE = 8
 FEAT_DIM = 16
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _entry(

@@ -8,14 +8,13 @@ rank 0, one summary printed, and resume under DDP.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from ddp_harness import free_port
+
+from processes import torchrun_contrastlab
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
@@ -27,17 +26,7 @@ OPTIONS = [
 
 
 def torchrun_pretrain(run_dir: Path, *extra: str) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-        "--master_addr=127.0.0.1", f"--master_port={free_port()}",
-        "-m", "contrastlab", "pretrain", *OPTIONS, "--out", str(run_dir), *extra,
-    ]  # fmt: skip
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=240, env=environment, check=False
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
+    return torchrun_contrastlab("pretrain", *OPTIONS, "--out", str(run_dir), *extra)
 
 
 def metrics(run_dir: Path) -> list[dict]:
@@ -90,19 +79,12 @@ def test_two_processes_stream_an_image_folder(tmp_path: Path) -> None:
         pixels = generator.integers(0, 256, (20 + index % 7, 24, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(folder / f"{index:02d}.png")
     run_dir = tmp_path / "run"
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-        "--master_addr=127.0.0.1", f"--master_port={free_port()}",
-        "-m", "contrastlab", "pretrain", "--dataset", "folder", "--data_folder", str(root),
+    result = torchrun_contrastlab(
+        "pretrain", "--dataset", "folder", "--data_folder", str(root),
         "--in_memory_mb", "0", "--workers", "0", "--size", "8", "--model", "smallcnn",
         "--batch_size", "8", "--epochs", "1", "--method", "simclr", "--labels", "none",
         "--knn_every", "0", "--device", "cpu", "--no-progress", "--out", str(run_dir),
-    ]  # fmt: skip
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=240, env=environment, check=False
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    )  # fmt: skip
     assert result.stdout.count('"method": "simclr"') == 1
     (record,) = metrics(run_dir)
     assert record["epoch"] == 1 and torch.isfinite(torch.tensor(record["loss"]))

@@ -4,11 +4,7 @@ on generated image files: the split, the training, the scoring, resume and bad f
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -28,6 +24,7 @@ from contrastlab.data.splits import LabeledTensors
 from contrastlab.models.image_network import build_ce_network
 from contrastlab.pipelines.cross_entropy import streamed_scores
 from contrastlab.training.checkpoint import load_checkpoint
+from processes import torchrun_contrastlab
 
 FOLDER = [
     *("--dataset", "folder", "--size", "8", "--model", "smallcnn", "--batch_size", "8"),
@@ -100,9 +97,10 @@ def test_streamed_scores_equal_the_logits_of_the_split_in_memory(
     transform = EvalImageTransform(8, spec["mean"], spec["std"])
     bad_files = BadFileLog("skip", with_corrupt)
     corrupt = with_corrupt / "dog" / "corrupt.jpg"
+    logits, labels = streamed_scores(network, listing, transform, config, bad_files)
     with pytest.warns(UserWarning, match="corrupt") if corrupt in listing.files else nullcontext():
-        logits, labels = streamed_scores(network, listing, transform, config, bad_files)
         held = read_images(listing, 8, on_bad_file="skip")  # the readable files, in order
+    assert list(bad_files.seen) == ([str(corrupt)] if corrupt in listing.files else [])
     assert torch.equal(labels, held.labels)
     torch.testing.assert_close(logits, reference_logits(network, spec, held.inputs))
 
@@ -168,6 +166,23 @@ def test_bad_files_are_skipped_and_listed_or_stop_the_run(
     assert error.startswith("contrastlab ce: error: cannot read image") and corrupt in error
 
 
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_an_unreadable_evaluation_file_stops_the_run_before_it_writes(
+    with_corrupt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], split: str
+) -> None:
+    """--on_bad_file error: a corrupt val or test file is found before training, not after."""
+    corrupt = with_corrupt / "dog" / "corrupt.jpg"
+    listing = list_image_files(with_corrupt)
+    seed = next(s for s in range(100) if corrupt in getattr(split_listing(listing, s), split).files)
+    out = tmp_path / "error"
+    code = main(["ce", *CE, "--workers", "0", "--data_folder", str(with_corrupt),
+                 "--seed", str(seed), "--out", str(out)])  # fmt: skip
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and len(error.splitlines()) == 1, error
+    assert f"cannot read image {corrupt}" in error and "1 unreadable file(s) among the" in error
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     "option", [("--workers", "2"), ("--in_memory_mb", "0"), ("--on_bad_file", "skip")]
 )
@@ -187,31 +202,23 @@ def test_a_folder_that_fits_is_held_in_memory(clean: Path, tmp_path: Path) -> No
     assert load_checkpoint(out / "last.pth")["model_spec"]["streamed"] is False
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.distributed
 @pytest.mark.slow
 def test_two_processes_stream_ce(clean: Path, tmp_path: Path) -> None:
-    """Under torchrun each rank streams its own shard of the train split; rank 0 validates and
-    scores, and one set of outputs is written."""
+    """Under torchrun each rank streams its own shard of the train split and validates its own
+    share of the val split (the counts gathered); rank 0 scores the test split, and one set of
+    outputs is written."""
     out = tmp_path / "run"
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-        "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "contrastlab", "ce",
-        *CE, "--workers", "0", "--device", "cpu", "--data_folder", str(clean), "--out", str(out),
-    ]  # fmt: skip
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=240, env=environment, check=False
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = torchrun_contrastlab(
+        "ce", *CE, "--workers", "0", "--device", "cpu", "--data_folder", str(clean),
+        "--out", str(out),
+    )  # fmt: skip
     assert done.stdout.count('"method": "ce"') == 1
     result = summary(out)
     best = load_checkpoint(out / "best.pth")
     splits = load_image_folder(clean, size=8, seed=0)
     assert result["test_top1"] == pytest.approx(top1_percent(best, splits.test))
+    assert result["val_top1"] == pytest.approx(top1_percent(best, splits.val))
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert max(record["val_top1"] for record in records) == result["val_top1"]
     assert len(load_checkpoint(out / "last.pth")["rng_per_rank"]) == 2

@@ -164,6 +164,17 @@ def read_image(path: str | os.PathLike[str], size: int, channels: int = 3) -> np
     return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
 
 
+def image_header_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why Pillow cannot open ``path`` as an image (its header: format and size), or None. A
+    cheap check, no pixel is decoded: a file whose header reads may still fail to decode."""
+    try:
+        with Image.open(path) as image:
+            image.size  # noqa: B018 (reading the size is the check)
+    except Exception as exc:  # Pillow raises many types for bad files; all mean "unreadable"
+        return str(exc) or type(exc).__name__
+    return None
+
+
 def read_images(
     listing: ImageListing, size: int, channels: int = 3, on_bad_file: str = "error"
 ) -> LabeledTensors:

@@ -17,12 +17,20 @@ loader takes its train split's.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from contrastlab.data.image_arrays import fraction_split
-from contrastlab.data.image_folder import FOLDER_TEST_FRACTION, FOLDER_VAL_FRACTION, ImageListing
+from contrastlab.data.image_folder import (
+    FOLDER_TEST_FRACTION,
+    FOLDER_VAL_FRACTION,
+    ImageListing,
+    image_header_problem,
+)
 from contrastlab.data.image_stream_source import FolderData, sample_statistics
 
 
@@ -35,6 +43,30 @@ def listing_subset(listing: ImageListing, indices: Sequence[int]) -> ImageListin
         [listing.labels[int(i)] for i in indices],
         list(listing.class_names),
     )
+
+
+HEADER_THREADS = 8
+"""Threads reading image headers (file-system bound work)."""
+
+
+def check_image_headers(files: Sequence[Path], progress: bool = True) -> None:
+    """ValueError naming the first of ``files`` whose image header does not read
+    (:func:`~contrastlab.data.image_folder.image_header_problem`) and how many do not."""
+    with ThreadPoolExecutor(max_workers=HEADER_THREADS) as pool:
+        problems = list(
+            tqdm(
+                pool.map(image_header_problem, files, chunksize=64),
+                total=len(files), desc="checking evaluation files", leave=False,
+                disable=None if progress else True,
+            )
+        )  # fmt: skip
+    bad = [(path, problem) for path, problem in zip(files, problems, strict=True) if problem]
+    if bad:
+        path, problem = bad[0]
+        raise ValueError(
+            f"cannot read image {path}: {problem} ({len(bad)} unreadable file(s) among the "
+            f"{len(files)} validation and test files; --on_bad_file skip leaves them out)"
+        )
 
 
 @dataclass(frozen=True)
@@ -85,8 +117,13 @@ def load_streamed_splits(
 ) -> StreamedSplits:
     """Split ``listing`` (:func:`split_listing` with ``seed``) and estimate the normalisation on
     the train split's files at ``size`` (``workers`` decoding processes; unreadable files as
-    ``on_bad_file`` says: ValueError naming the file, or skipped with a warning)."""
+    ``on_bad_file`` says: ValueError naming the file, or skipped with a warning). With
+    ``on_bad_file="error"`` the header of every val and test file is read first
+    (:func:`check_image_headers`), so that such a file stops the command before it writes
+    anything rather than after training."""
     splits = split_listing(listing, seed)
+    if on_bad_file == "error":
+        check_image_headers([*splits.val.files, *splits.test.files])
     mean, std, sample, skipped = sample_statistics(splits.train, size, seed, workers, on_bad_file)
     train = FolderData(splits.train, True, None, None, mean, std, sample, skipped)
     return StreamedSplits(train, splits.val, splits.test)

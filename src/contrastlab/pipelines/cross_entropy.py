@@ -31,7 +31,11 @@ from contrastlab.data.image_folder import ImageListing, list_image_files, warn_s
 from contrastlab.data.image_sources import load_image_source
 from contrastlab.data.image_stream_loader import BadFileLog, resized_batches
 from contrastlab.data.image_stream_source import fits_in_memory
-from contrastlab.data.image_stream_splits import StreamedSplits, load_streamed_splits
+from contrastlab.data.image_stream_splits import (
+    StreamedSplits,
+    listing_subset,
+    load_streamed_splits,
+)
 from contrastlab.data.splits import DataSplits
 from contrastlab.evaluation.features import encode_splits, extract_features
 from contrastlab.evaluation.metrics import topk_accuracy
@@ -75,11 +79,12 @@ def streamed_scores(
     config: CEConfig,
     bad_files: BadFileLog,
 ) -> Scores:
-    """The logits and labels of the readable files of ``listing``, decoded in batches of
-    ``--eval_batch_size`` by ``--workers`` processes, each image resized to ``--size`` and
-    ``transform``-ed as in evaluation; unreadable files raise or are left out (``bad_files``'s
-    policy) with a warning naming the ones not met before."""
-    logits, labels = [], []
+    """The logits and labels of the readable files of ``listing`` (none: empty tensors), decoded
+    in batches of ``--eval_batch_size`` by ``--workers`` processes, each image resized to
+    ``--size`` and ``transform``-ed as in evaluation; unreadable files raise or are recorded in
+    ``bad_files`` (its policy)."""
+    logits = [torch.empty(0, len(listing.class_names))]
+    labels = [torch.empty(0, dtype=torch.int64)]
     batches = resized_batches(
         listing, config.size, config.eval_batch_size, config.workers, config.on_bad_file,
         progress=config.progress, bad_files=bad_files,
@@ -87,37 +92,72 @@ def streamed_scores(
     for images, batch_labels, _ in batches:
         logits.append(extract_features(network, images, len(images), transform=transform))
         labels.append(batch_labels)
-    new = bad_files.take_unreported()
-    if new:
-        warn_skipped(new, listing.root)
-    if not logits:
-        raise ValueError(f"none of the {len(listing)} image files to score is readable")
     return torch.cat(logits), torch.cat(labels)
 
 
+def top1_counts(scores: Scores) -> tuple[int, int]:
+    """``(correct, total)``: the samples whose highest logit is their label, and all samples."""
+    logits, labels = scores
+    return int((logits.argmax(dim=1) == labels).sum()), len(labels)
+
+
 class SplitScores:
-    """``scores(network, split)``: the logits and labels of the ``"val"`` or ``"test"`` split of
-    ``data``, in memory (:func:`~contrastlab.evaluation.features.encode_splits`) or streamed
-    (:func:`streamed_scores`; the unreadable files met are kept in :attr:`bad_files`)."""
+    """The val and test scores of ``data``, in memory
+    (:func:`~contrastlab.evaluation.features.encode_splits`) or streamed (:func:`streamed_scores`).
+
+    Streamed, validation is shared between the processes (:meth:`val_top1` runs on every rank:
+    rank ``r`` of ``w`` scores every ``w``-th file from the ``r``-th, and the counts and the
+    unreadable files met are gathered), while the test split is scored once, by the main process
+    (:meth:`test_scores`). :attr:`skipped` holds every unreadable file met, by any rank."""
 
     def __init__(
         self, data: DataSplits | StreamedSplits, config: CEConfig, transform: nn.Module
     ) -> None:
         self.data, self.config, self.transform = data, config, transform
-        self.bad_files = (
-            BadFileLog(config.on_bad_file, data.train.listing.root)
-            if isinstance(data, StreamedSplits)
-            else None
-        )
+        self.streamed = isinstance(data, StreamedSplits)
+        root = data.train.listing.root if isinstance(data, StreamedSplits) else "."
+        self.bad_files = BadFileLog(config.on_bad_file, root)
+        self.skipped: set[str] = set()
 
-    def __call__(self, network: nn.Module, split: str) -> Scores:
+    def _scores(self, network: nn.Module, split: str, listing: ImageListing | None) -> Scores:
         transform = self.transform.to(next(network.parameters()).device)
-        if isinstance(self.data, StreamedSplits) and self.bad_files is not None:
-            listing = getattr(self.data, split)
+        if listing is not None:
             return streamed_scores(network, listing, transform, self.config, self.bad_files)
         batch_size = self.config.eval_batch_size
         logits = encode_splits(network, self.data, batch_size, (split,), transform)[split]
         return logits, getattr(self.data, split).labels
+
+    def _note_skipped(self, found: list[str], root: str) -> None:
+        new = sorted(set(found) - self.skipped)
+        self.skipped.update(new)
+        if new and distributed.is_main_process():
+            warn_skipped(new, root)
+
+    def val_top1(self, network: nn.Module) -> float:
+        """Top-1 (percent) on the val split; streamed, a collective of every rank."""
+        if not self.streamed:
+            return topk_accuracy(*self._scores(network, "val", None), ks=(1,))[0]
+        listing: ImageListing = self.data.val  # type: ignore[union-attr]
+        shard = listing_subset(
+            listing, range(distributed.rank(), len(listing), distributed.world_size())
+        )
+        correct, total = top1_counts(self._scores(network, "val", shard))
+        per_rank = distributed.gather_objects((correct, total, self.bad_files.take_unreported()))
+        self._note_skipped([path for _, _, found in per_rank for path in found], listing.root)
+        correct, total = (sum(counts[i] for counts in per_rank) for i in (0, 1))
+        if total == 0:  # the same verdict on every rank
+            raise ValueError(f"none of the {len(listing)} validation image files is readable")
+        return 100.0 * correct / total
+
+    def test_scores(self, network: nn.Module) -> Scores:
+        """The logits and labels of the test split (main process)."""
+        listing = self.data.test if self.streamed else None
+        scores = self._scores(network, "test", listing)  # type: ignore[arg-type]
+        if listing is not None:
+            self._note_skipped(self.bad_files.take_unreported(), listing.root)
+            if len(scores[1]) == 0:
+                raise ValueError(f"none of the {len(listing)} test image files is readable")
+        return scores
 
 
 def train_ce(config: CEConfig) -> dict[str, Any]:
@@ -163,20 +203,23 @@ def train_ce(config: CEConfig) -> dict[str, Any]:
     ) as run:
 
         def validate(trained: nn.Module, epoch: int) -> dict[str, float]:
-            return {"val_top1": topk_accuracy(*scores(trained, "val"), ks=(1,))[0]}
+            return {"val_top1": scores.val_top1(trained)}
 
         result = fit(
             model, CrossEntropyMethod(augment, given_views=streamed), train, config, run.path,
             evaluate=validate if has_val else None,
             checkpoint_extra={"model_spec": spec, "kind": "ce"}, resume_checkpoint=resumed,
-            best_metric="val_top1" if has_val else None,
+            best_metric="val_top1" if has_val else None, evaluate_on_every_rank=streamed,
         )  # fmt: skip
+        if isinstance(train, StreamingViewBatches):
+            scores.skipped.update(train.skipped_files())
+            train.close()  # its decoding processes are not needed for the test split
         if not distributed.is_main_process():
             return {}
         best = best_epoch(result.history, "val_top1") if has_val else None
         if best is not None:
             model.load_state_dict(load_checkpoint(run / BEST_CHECKPOINT)["model"])
-        test_top1, test_top5 = topk_accuracy(*scores(model, "test"), ks=(1, 5))
+        test_top1, test_top5 = topk_accuracy(*scores.test_scores(model), ks=(1, 5))
         plot_training_curves(run / "metrics.jsonl", run / "training_curves.png")
         summary: dict[str, Any] = {
             "method": "ce",
@@ -185,9 +228,7 @@ def train_ce(config: CEConfig) -> dict[str, Any]:
             "test_top1": test_top1,
             "test_top5": test_top5,
         }
-        if isinstance(train, StreamingViewBatches) and scores.bad_files is not None:
-            skipped = sorted({*train.skipped_files(), *scores.bad_files.seen})
-            if skipped:
-                summary["skipped_files"] = skipped
+        if scores.skipped:
+            summary["skipped_files"] = sorted(scores.skipped)
         run.write_summary(summary, provenance(device, config.seed))
     return summary

@@ -83,6 +83,7 @@ def fit(
     checkpoint_extra: dict[str, Any] | None = None,
     resume_checkpoint: dict[str, Any] | None = None,
     best_metric: str | None = None,
+    evaluate_on_every_rank: bool = False,
 ) -> FitResult:
     """Train ``model`` with ``method`` on ``train`` for ``config.epochs`` epochs.
 
@@ -95,7 +96,9 @@ def fit(
         run_dir: where ``config.yaml``, ``metrics.jsonl``, ``tensorboard/`` and checkpoints go
             (a folder the command has claimed, :mod:`contrastlab.training.run_directory`).
         evaluate: optional ``evaluate(model, epoch) -> {name: value}`` called after each epoch
-            on the main process; its figures are logged with the epoch.
+            on the main process (on every process with ``evaluate_on_every_rank``: an
+            evaluation that shares its work between the processes, with collectives, and returns
+            the same figures on each); its figures are logged with the epoch.
         checkpoint_extra: plain data stored in every checkpoint (how to rebuild the model, ...).
         resume_checkpoint: ``config.resume`` already loaded and checked by the command (else
             loaded here).
@@ -128,7 +131,7 @@ def fit(
     try:
         for epoch in range(state.start_epoch, config.epochs + 1):
             record = _train_epoch(network, method, batches, state, config, epoch, precision, device)
-            if evaluate is not None and distributed.is_main_process():
+            if evaluate is not None and (evaluate_on_every_rank or distributed.is_main_process()):
                 record.update(evaluate(unwrap_model(network), epoch))
             state.history.append(record)
             logger.log(record)

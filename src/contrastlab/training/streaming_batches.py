@@ -98,6 +98,11 @@ class StreamingViewBatches:
         if new and distributed.is_main_process():
             warn_skipped(new, self.views.root)
 
+    def close(self) -> None:
+        """Stop the decoding processes, which persist between epochs: the loader holding them is
+        dropped (no epoch can follow)."""
+        self.loader = None  # type: ignore[assignment]
+
     def skipped_files(self) -> list[str]:
         """Every unreadable file met (and skipped) so far, by any rank, up to the last epoch's
         end."""
