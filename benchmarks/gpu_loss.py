@@ -216,13 +216,11 @@ def loss_rows(
     batch_sizes: Sequence[int] = (1024, 4096, 16384, 32768),
     repeats: int = 5,
     implementations: Sequence[str] = IMPLEMENTATIONS,
-    on_batch_size: Callable[[list[dict[str, object]]], None] | None = None,
 ) -> list[dict[str, object]]:
     """One row per (batch size, implementation): ``batch_size`` (per view), ``n`` (embeddings),
     ``implementation``, ``median_ms``, ``x_floor``, ``peak_mb`` and ``kernels`` (CUDA only, else
     None), ``skipped`` (None, or why the cell was not run or how it failed). See the module
-    docstring. ``on_batch_size(rows)`` is called with the rows of each batch size as soon as they
-    are measured (a caller can save them before the next, larger one)."""
+    docstring."""
     device = torch.device(device)
     rows = []
     for batch_size in batch_sizes:
@@ -232,8 +230,6 @@ def loss_rows(
             both = cell["median_ms"] is not None and floor is not None
             cell["x_floor"] = cell["median_ms"] / floor if both else None  # type: ignore[operator]
         rows.extend(cells)
-        if on_batch_size is not None:
-            on_batch_size(cells)
     return rows
 
 

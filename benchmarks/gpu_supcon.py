@@ -45,6 +45,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -361,12 +362,15 @@ class Run:
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
 
-    def row(self, name: str, measure: Callable[[], object]) -> object:
-        """``measure()``, or None when it is past the deadline or ``measure`` raised."""
+    def row(
+        self, name: str, measure: Callable[[], Any], keep: Callable[[Any], None] = lambda _: None
+    ) -> None:
+        """``keep(measure())`` (a result of None is not kept), then the report is saved; nothing
+        when it is past the deadline, the error recorded when ``measure`` raises."""
         if self.elapsed() > self.deadline:
             self.report["skipped"].append(name)
             print(f"  {name}: skipped, past --deadline {self.deadline:.0f} s", flush=True)
-            return None
+            return
         result = None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -385,15 +389,21 @@ class Run:
         )
         if notes:
             self.report["warnings"][name] = notes
+        if result is not None:
+            keep(result)
         print(f"  {name} done ({self.elapsed():.0f} s)", flush=True)
         self.save()
-        return result
 
     def training(self, measure: Callable[[], dict | None], name: str) -> None:
-        row = self.row(name, measure)
-        if row is not None:
+        """A row of the training table, its warnings filed under the table's name for it."""
+
+        def keep(row: dict) -> None:
             self.report["training"].append(row)
-            print(f"    {row['row']}: {row['images_per_s']:.0f} images/s", flush=True)  # type: ignore[index]
+            if name in self.report["warnings"]:
+                self.report["warnings"][row["row"]] = self.report["warnings"].pop(name)
+            print(f"    {row['row']}: {row['images_per_s']:.0f} images/s", flush=True)
+
+        self.row(name, measure, keep)
 
     def save(self) -> None:
         self.report["seconds"] = self.elapsed()
@@ -441,11 +451,17 @@ def main() -> None:
 
     def losses(batch_sizes: list[int]) -> None:
         for batch_size in batch_sizes:
-            rows = run.row(f"loss B={batch_size}", lambda b=batch_size: loss_rows(device, (b,)))
-            report["loss"].extend(rows or [])  # type: ignore[arg-type]
+            run.row(
+                f"loss B={batch_size}",
+                lambda b=batch_size: loss_rows(device, (b,)),
+                report["loss"].extend,
+            )
 
-    rows = run.row("augmentation", lambda: augmentation_rows(device, (256, args.batch_size), 20))
-    report["augmentation"] = rows or []
+    run.row(
+        "augmentation",
+        lambda: augmentation_rows(device, (256, args.batch_size), 20),
+        report["augmentation"].extend,
+    )
     losses(small)
     for model_name in args.models:
         run.training(
@@ -454,9 +470,11 @@ def main() -> None:
         run.training(
             lambda m=model_name: contrastlab_row(m, False, args), f"contrastlab {model_name}"
         )
-        shares = run.row(f"phases {model_name}", lambda m=model_name: phase_shares(m, args))
-        if shares is not None:
-            report["phases"][model_name] = shares
+
+        def keep_phases(shares: dict[str, float], name: str = model_name) -> None:
+            report["phases"][name] = shares
+
+        run.row(f"phases {model_name}", lambda m=model_name: phase_shares(m, args), keep_phases)
         if not args.no_reference:
             for bf16 in (True, False):
                 run.training(

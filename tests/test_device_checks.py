@@ -23,5 +23,7 @@ def test_on_a_device_the_assert_is_queued_with_a_message_cuda_accepts(monkeypatc
     monkeypatch.setattr(torch, "_assert_async", lambda condition, text: queued.append(text))
     condition = torch.ones(3, dtype=torch.bool, device="meta")
     require(condition, "x" * 400)
-    assert queued == ["x" * ASYNC_MESSAGE_LIMIT]
-    assert ASYNC_MESSAGE_LIMIT < 255
+    require(condition, "température " * 40)  # two bytes per é: cut by bytes, not characters
+    assert queued[0] == "x" * ASYNC_MESSAGE_LIMIT
+    assert len(queued[1].encode()) <= ASYNC_MESSAGE_LIMIT < 255
+    assert queued[1] and ("température " * 40).startswith(queued[1])

@@ -86,3 +86,29 @@ def test_the_dense_eager_loss_cell_compiles_neither_forward_nor_backward(monkeyp
     assert compiled_calls == []
     gpu_loss._step("contrastlab-dense", features, labels)()
     assert compiled_calls == ["_dense_exponentials", "_dense_backward"]
+
+
+def test_a_rows_warnings_are_marked_in_its_table_line(tmp_path: Path) -> None:
+    import warnings
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import gpu_supcon
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    report = {"device": "cpu", "torch": "x", "batch_size": 2, "steps": 1, "training": [],
+              "phases": {}, "augmentation": [], "loss": [], "errors": [], "skipped": [],
+              "warnings": {}, "seconds": 0.0}  # fmt: skip
+    run = gpu_supcon.Run(report, deadline=60, out=tmp_path / "report.json")
+
+    def measure() -> dict:
+        warnings.warn("compile fell back", RuntimeWarning, stacklevel=1)
+        return {"row": "network alone m compiled", "images_per_s": 10.0, "ms_per_step": 1.0}
+
+    run.training(measure, "network m compiled")
+    run.training(lambda: {"row": "contrastlab m", "images_per_s": 5.0, "ms_per_step": 2.0}, "c")
+    table = gpu_supcon.markdown(report)
+    assert "| network alone m compiled (warned, see below) | 10 |" in table
+    assert "| contrastlab m | 5 |" in table
+    assert "- network alone m compiled: RuntimeWarning: compile fell back" in table
+    assert json.loads((tmp_path / "report.json").read_text())["training"] == report["training"]

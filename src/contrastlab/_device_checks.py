@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 ASYNC_MESSAGE_LIMIT = 250
-"""Characters of ``message`` a device-side assert carries (CUDA refuses 255 or more at once)."""
+"""UTF-8 bytes of ``message`` a device-side assert carries (CUDA refuses 255 or more at once)."""
 
 
 def require(condition: torch.Tensor, message: str) -> None:
@@ -20,7 +20,8 @@ def require(condition: torch.Tensor, message: str) -> None:
     if condition.dim() > 0:
         condition = condition.all()
     if condition.device.type != "cpu":  # queued; any error raised here is not a failed check
-        torch._assert_async(condition, message[:ASYNC_MESSAGE_LIMIT])
+        fitting = message.encode()[:ASYNC_MESSAGE_LIMIT].decode("utf-8", "ignore")
+        torch._assert_async(condition, fitting)
         return
     try:
         torch._assert_async(condition, message)

@@ -115,3 +115,26 @@ def test_the_trial_backward_leaves_the_gradients_to_the_real_one() -> None:
     for got, expected in zip(network.parameters(), eager_gradients(x), strict=True):
         torch.testing.assert_close(got.grad, expected)
     assert wrapped._compiled is not None
+
+
+class TwoOutputs(nn.Module):
+    """A network returning a tuple, as the CPC models do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(3, 4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.linear(x)
+        return z, z.tanh()
+
+
+def test_the_trial_backward_covers_tuple_outputs() -> None:
+    x = torch.randn(5, 3)
+    torch._dynamo.reset()
+    network = TwoOutputs()
+    wrapped = CompiledModule(network, torch.compile(network, backend=failing_backward_backend()))
+    with pytest.warns(UserWarning, match="torch.compile failed .* no kernels for the backward"):
+        z, context = wrapped(x)
+    (z.sum() + context.square().sum()).backward()
+    assert all(p.grad is not None for p in network.parameters())

@@ -53,13 +53,18 @@ class CompiledModule(nn.Module):
         return output
 
     def _trial_backward(self, output: Any) -> None:
-        """Compile (and run once) the backward of ``output`` now, inside the fallback's reach."""
-        if not (
-            torch.is_grad_enabled() and isinstance(output, torch.Tensor) and output.requires_grad
-        ):
-            return
+        """Compile (and run once) the backward of ``output`` (a tensor, or tensors in tuples,
+        lists and dicts, e.g. CPC's ``(z, context)``) now, inside the fallback's reach."""
+        tensors = [
+            leaf
+            for leaf in torch.utils._pytree.tree_leaves(output)
+            if isinstance(leaf, torch.Tensor) and leaf.requires_grad
+        ]
         parameters = [p for p in self.module.parameters() if p.requires_grad]
-        torch.autograd.grad(output.float().sum(), parameters, retain_graph=True, allow_unused=True)
+        if not (torch.is_grad_enabled() and tensors and parameters):
+            return
+        total = sum(tensor.float().sum() for tensor in tensors)
+        torch.autograd.grad(total, parameters, retain_graph=True, allow_unused=True)
 
     def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         return self.module.state_dict(*args, **kwargs)
