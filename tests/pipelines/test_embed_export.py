@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from contrastlab.cli import main
 from contrastlab.data.digits import load_digits_splits
@@ -33,25 +32,6 @@ def _image_spec(channels: int = 3, mean: list[float] = MEAN, std: list[float] = 
     metadata = {"in_channels": channels, "mean": mean, "std": std}
     return image_model_spec("smallcnn", "cifar", "mlp", 16, 8, metadata, ["a", "b"], "folder",
                             None, 0)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def image_run(tmp_path_factory) -> tuple[Path, Path, torch.nn.Module]:
-    """A supcon checkpoint of a random small CNN and a labelled folder of 7 images."""
-    root = tmp_path_factory.mktemp("image")
-    spec = _image_spec()
-    torch.manual_seed(0)
-    network = build_pretrain_network(spec).eval()
-    checkpoint = root / "last.pth"
-    save_checkpoint(checkpoint, {"model": network.state_dict(), "model_spec": spec,
-                                 "kind": "supcon", "config": {}})  # fmt: skip
-    generator = np.random.default_rng(0)
-    for index in range(7):
-        folder = root / "images" / ("a" if index % 2 else "b")
-        folder.mkdir(parents=True, exist_ok=True)
-        pixels = generator.integers(0, 256, (10 + index, 14, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(folder / f"{index}.png")
-    return checkpoint, root / "images", network
 
 
 def _normalised(images: torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:

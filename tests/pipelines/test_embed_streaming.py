@@ -11,12 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from contrastlab.cli import main
 from contrastlab.data.image_folder import read_image
 from contrastlab.evaluation.trained_model import load_trained_model
-from contrastlab.models.image_network import build_pretrain_network, image_model_spec
 from contrastlab.models.signal_spec import build_projection_network, make_spec
 from contrastlab.pipelines import embed as embed_module
 from contrastlab.pipelines.embed import NpyRows
@@ -28,26 +26,6 @@ WINDOW, STRIDE, RATE_HZ = 32, 24, 100.0
 RECORDINGS = {"a/r1.npy": 160, "b/r2.npy": 75, "b/r3.npy": 40}  # 6, 2 and 1 windows
 NPY_NAMES = {"embedding": "embeddings.npy", "projection": "projections.npy",
              "label": "labels.npy", "window_start": "window_starts.npy"}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def image_run(tmp_path_factory) -> tuple[Path, Path, torch.nn.Module]:
-    """A supcon checkpoint of a random small CNN and 7 images in class folders a/ and b/."""
-    root = tmp_path_factory.mktemp("image")
-    metadata = {"in_channels": 3, "mean": MEAN, "std": STD}
-    spec = image_model_spec("smallcnn", "cifar", "mlp", 16, SIZE, metadata, ["a", "b"], "folder",
-                            None, 0)  # fmt: skip
-    torch.manual_seed(0)
-    network = build_pretrain_network(spec).eval()
-    save_checkpoint(root / "last.pth", {"model": network.state_dict(), "model_spec": spec,
-                                        "kind": "supcon", "config": {}})  # fmt: skip
-    generator = np.random.default_rng(0)
-    for index in range(7):
-        folder = root / "images" / ("a" if index % 2 else "b")
-        folder.mkdir(parents=True, exist_ok=True)
-        pixels = generator.integers(0, 256, (9 + index, 12, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(folder / f"{index}.png")
-    return root / "last.pth", root / "images", network
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +155,7 @@ def test_streamed_rows_equal_the_rows_encoded_at_once(
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
 
 
-def test_parquet_row_groups_gather_batches_up_to_the_chunk_size(image_run, tmp_path) -> None:
+def test_parquet_row_groups_gather_batches_until_the_chunk_size(image_run, tmp_path) -> None:
     pytest.importorskip("pyarrow")
     out = tmp_path / "embed"
     assert main([*_embed_args("image", image_run, out, 2), "--format", "parquet"]) == 0
@@ -277,7 +255,10 @@ def test_an_error_after_some_batches_leaves_no_file_of_the_run(
     assert sorted(path.name for path in given.iterdir()) == [".contrastlab-run"]
 
 
-@pytest.mark.parametrize("blocks", [[(2, 3), (1, 3), (4, 3)], [(5,), (2,)], [(1, 2, 2)]])
+@pytest.mark.parametrize(
+    "blocks",
+    [[(2, 3), (1, 3), (4, 3)], [(5,), (2,)], [(1, 2, 2)], [(6, 3), (5, 3)], [(3,), (99_997,)]],
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.int64])
 def test_npy_rows_writes_what_np_save_writes(blocks, dtype) -> None:
     generator = np.random.default_rng(0)

@@ -28,7 +28,8 @@ Outputs, written atomically into the run directory (``--out``):
 Rows are in file order (and window order within a file). They are written as they are encoded,
 so memory does not grow with N: each batch is appended to temporary files in the run directory
 (``.npy`` files whose header, written first, is rewritten with the row count at the end; Parquet
-row groups of up to :data:`ROW_GROUP_BYTES` of features), which are synced and renamed to their
+row groups gathered until they hold :data:`ROW_GROUP_BYTES` of features, so each but the last
+holds that much or up to one batch more), which are synced and renamed to their
 names once every batch is written. On any error the temporary files are removed and none of the
 files above appears.
 """
@@ -318,8 +319,8 @@ def _arrow_table(columns: Columns) -> Any:
 
 class _ParquetSink:
     """``--format parquet``: ``embeddings.parquet`` written by a ``pyarrow.parquet.ParquetWriter``
-    into an :func:`atomic_stream` (both entered on ``stack``), one row group per
-    :data:`ROW_GROUP_BYTES` of features."""
+    into an :func:`atomic_stream` (both entered on ``stack``), a row group written whenever the
+    pending batches reach :data:`ROW_GROUP_BYTES` of features (the last: the rest)."""
 
     def __init__(self, run: RunDirectory, stack: ExitStack) -> None:
         self.path, self.stack = run / "embeddings.parquet", stack
@@ -370,8 +371,9 @@ class Written:
 
 
 def write_rows(run: RunDirectory, batches: Iterator[Columns], file_format: str) -> Written:
-    """Write the rows of ``batches`` in ``file_format`` (module docstring) as they come: only one
-    batch (npy) or one row group (parquet) is held at a time. The files are filled as temporary
+    """Write the rows of ``batches`` in ``file_format`` (module docstring) as they come: memory
+    holds one batch (npy), or one row group's batches and, while it is written, their Arrow
+    table (parquet: about twice :data:`ROW_GROUP_BYTES`). The files are filled as temporary
     files in ``run`` and renamed to their names after the last batch; on any error (in
     ``batches`` too) the temporary files are removed and no file appears. ValueError when
     ``batches`` is empty."""
