@@ -83,6 +83,22 @@ def test_the_split_puts_every_file_where_the_in_memory_loader_puts_its_image(
     assert splits.train.class_names == in_memory.class_names
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_an_unreadable_file_leaves_both_splits_alike(with_corrupt: Path, seed: int) -> None:
+    """--on_bad_file skip: the split is made on the listing either way, then the unreadable file
+    leaves its own split only."""
+    splits = split_listing(list_image_files(with_corrupt), seed)
+    with pytest.warns(UserWarning, match="corrupt"):
+        in_memory = load_image_folder(with_corrupt, size=8, seed=seed, on_bad_file="skip")
+    for name in ("train", "val", "test"):
+        listing = getattr(splits, name)
+        has_corrupt = any(path.name == "corrupt.jpg" for path in listing.files)
+        with pytest.warns(UserWarning, match="corrupt") if has_corrupt else nullcontext():
+            listed = read_images(listing, 8, on_bad_file="skip")
+        held = getattr(in_memory, name)
+        assert torch.equal(listed.inputs, held.inputs) and torch.equal(listed.labels, held.labels)
+
+
 @pytest.mark.parametrize("split", ["train", "val", "test"])
 def test_streamed_scores_equal_the_logits_of_the_split_in_memory(
     with_corrupt: Path, split: str

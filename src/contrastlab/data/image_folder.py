@@ -175,17 +175,16 @@ def image_header_problem(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
-def read_images(
-    listing: ImageListing, size: int, channels: int = 3, on_bad_file: str = "error"
-) -> LabeledTensors:
-    """Every image of ``listing`` resized to uint8 ``[N, channels, size, size]`` with its label.
-
-    An unreadable file raises ValueError naming it (``on_bad_file="error"``), or is left out with
-    one warning that counts and names them (``"skip"``); ValueError when none is readable."""
+def _read_listing(
+    listing: ImageListing, size: int, channels: int, on_bad_file: str
+) -> tuple[list[np.ndarray], list[int], list[str]]:
+    """The readable images of ``listing`` (uint8 ``[channels, size, size]`` each), the listing
+    positions they come from, and the unreadable files (``on_bad_file="skip"``; with
+    ``"error"`` the first one raises ValueError naming it)."""
     check_image_size(size)
     check_choice("on_bad_file", on_bad_file, BAD_FILE_POLICIES)
-    images, labels, skipped = [], [], []
-    for path, label in zip(listing.files, listing.labels, strict=True):
+    images, kept, skipped = [], [], []
+    for position, path in enumerate(listing.files):
         try:
             images.append(read_image(path, size, channels))
         except ValueError as error:
@@ -193,14 +192,24 @@ def read_images(
                 raise ValueError(f"{error} (--on_bad_file skip leaves such files out)") from error
             skipped.append(str(path))
             continue
-        labels.append(label)
+        kept.append(position)
     if skipped:
         warn_skipped(skipped, listing.root)
     if not images:
         raise ValueError(f"none of the {len(listing)} image files under {listing.root} is readable")
-    return LabeledTensors(
-        torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.int64)
-    )
+    return images, kept, skipped
+
+
+def read_images(
+    listing: ImageListing, size: int, channels: int = 3, on_bad_file: str = "error"
+) -> LabeledTensors:
+    """Every image of ``listing`` resized to uint8 ``[N, channels, size, size]`` with its label.
+
+    An unreadable file raises ValueError naming it (``on_bad_file="error"``), or is left out with
+    one warning that counts and names them (``"skip"``); ValueError when none is readable."""
+    images, kept, _ = _read_listing(listing, size, channels, on_bad_file)
+    labels = torch.tensor([listing.labels[position] for position in kept], dtype=torch.int64)
+    return LabeledTensors(torch.from_numpy(np.stack(images)), labels)
 
 
 def warn_skipped(files: list[str], root: Path | str) -> None:
@@ -220,15 +229,26 @@ def load_image_folder(
 ) -> DataSplits:
     """All images under ``root/<class>/`` as uint8 ``[N, channels, size, size]`` with a stratified
     train / val / test split (fractions of the whole set, fixed by ``seed``); unreadable files as
-    :func:`read_images` (``on_bad_file``)."""
+    :func:`read_images` (``on_bad_file``). The split is made on the file listing (readable or
+    not), and an unreadable file is then left out of its split: so each split holds the files
+    a streamed folder's split holds (:mod:`contrastlab.data.image_stream_splits`), whatever is
+    unreadable."""
     check_image_size(size)
     if channels not in MODES:
         raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
     listing = list_image_files(root, "folders")
-    data = read_images(listing, size, channels, on_bad_file)
-    parts = fraction_split(data.labels.numpy(), val_fraction, test_fraction, seed)
+    images, kept, _ = _read_listing(listing, size, channels, on_bad_file)
+    labels = np.asarray(listing.labels, dtype=np.int64)
+    parts = fraction_split(labels, val_fraction, test_fraction, seed)
+    row_of = {position: row for row, position in enumerate(kept)}
+    inputs = torch.from_numpy(np.stack(images))
+    kept_labels = torch.from_numpy(labels[kept])
     train, val, test = (
-        LabeledTensors(data.inputs[idx], data.labels[idx]) for idx in map(torch.from_numpy, parts)
+        LabeledTensors(inputs[rows], kept_labels[rows])
+        for rows in (
+            torch.tensor([row_of[p] for p in part if p in row_of], dtype=torch.int64)
+            for part in parts
+        )
     )
     return make_image_splits(
         train,

@@ -6,8 +6,8 @@ The split: :func:`~contrastlab.data.image_arrays.fraction_split` of the listing'
 (:func:`~contrastlab.data.image_folder.load_image_folder`: :data:`FOLDER_VAL_FRACTION` of the
 files for validation, :data:`FOLDER_TEST_FRACTION` for test, stratified, test drawn first). Both
 split the labels of the files in listing order, so each file lands in the split the in-memory
-loader puts its image in. (The in-memory loader splits the *readable* files: a folder with
-unreadable files read with ``--on_bad_file skip`` can be split otherwise there.)
+loader puts its image in; an unreadable file (``--on_bad_file skip``) leaves its own split only,
+in either path.
 
 Nothing is decoded here but the normalisation sample: the mean and std are estimated on the train
 split's files (:func:`~contrastlab.data.image_stream_source.sample_statistics`), as the in-memory
