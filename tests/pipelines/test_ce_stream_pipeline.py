@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_image_stream_pipeline import write_images
 from torch import nn
 
 from contrastlab.cli import main
@@ -19,11 +18,13 @@ from contrastlab.config.image import CEConfig
 from contrastlab.data.image_augment import EvalImageTransform
 from contrastlab.data.image_folder import list_image_files, load_image_folder, read_images
 from contrastlab.data.image_stream_loader import BadFileLog
-from contrastlab.data.image_stream_splits import split_listing
+from contrastlab.data.image_stream_splits import load_streamed_splits, split_listing
 from contrastlab.data.splits import LabeledTensors
 from contrastlab.models.image_network import build_ce_network
+from contrastlab.pipelines import cross_entropy
 from contrastlab.pipelines.cross_entropy import streamed_scores
 from contrastlab.training.checkpoint import load_checkpoint
+from image_files import write_images
 from processes import torchrun_contrastlab
 
 FOLDER = [
@@ -184,13 +185,22 @@ def test_bad_files_are_skipped_and_listed_or_stop_the_run(
 
 @pytest.mark.parametrize("split", ["val", "test"])
 def test_an_unreadable_evaluation_file_stops_the_run_before_it_writes(
-    with_corrupt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], split: str
+    with_corrupt: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    split: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """--on_bad_file error: a corrupt val or test file is found before training, not after."""
     corrupt = with_corrupt / "dog" / "corrupt.jpg"
     listing = list_image_files(with_corrupt)
     seed = next(s for s in range(100) if corrupt in getattr(split_listing(listing, s), split).files)
     out = tmp_path / "error"
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before the evaluation files were checked")
+
+    monkeypatch.setattr(cross_entropy, "fit", no_training)
     code = main(["ce", *CE, "--workers", "0", "--data_folder", str(with_corrupt),
                  "--seed", str(seed), "--out", str(out)])  # fmt: skip
     error = capsys.readouterr().err.strip()
@@ -222,19 +232,66 @@ def test_a_folder_that_fits_is_held_in_memory(clean: Path, tmp_path: Path) -> No
 @pytest.mark.slow
 def test_two_processes_stream_ce(clean: Path, tmp_path: Path) -> None:
     """Under torchrun each rank streams its own shard of the train split and validates its own
-    share of the val split (the counts gathered); rank 0 scores the test split, and one set of
-    outputs is written."""
+    share of the val split (the counts and the unreadable files gathered, rank 0's BatchNorm
+    statistics used by all); rank 0 scores the test split, and one set of outputs is written.
+    A file of rank 1's share of the val split is made unreadable."""
+    root = tmp_path / "images"
+    shutil.copytree(clean, root)
+    seed = 0
+    corrupt = split_listing(list_image_files(root), seed).val.files[1]  # rank 1 scores [1::2]
+    corrupt.write_bytes(b"\xff\xd8\xff this is no jpeg")
     out = tmp_path / "run"
     done = torchrun_contrastlab(
-        "ce", *CE, "--workers", "0", "--device", "cpu", "--data_folder", str(clean),
-        "--out", str(out),
+        "ce", *CE, "--workers", "0", "--device", "cpu", "--data_folder", str(root),
+        "--on_bad_file", "skip", "--seed", str(seed), "--save_freq", "1", "--out", str(out),
     )  # fmt: skip
     assert done.stdout.count('"method": "ce"') == 1
     result = summary(out)
+    assert result["skipped_files"] == [str(corrupt)]
+    with pytest.warns(UserWarning, match=corrupt.name):
+        splits = load_image_folder(root, size=8, seed=seed, on_bad_file="skip")
     best = load_checkpoint(out / "best.pth")
-    splits = load_image_folder(clean, size=8, seed=0)
     assert result["test_top1"] == pytest.approx(top1_percent(best, splits.test))
     assert result["val_top1"] == pytest.approx(top1_percent(best, splits.val))
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert max(record["val_top1"] for record in records) == result["val_top1"]
+    for record in records:  # each epoch's figure is that of the weights its checkpoint holds
+        epoch = load_checkpoint(out / f"ckpt_epoch_{record['epoch']}.pth")
+        assert record["val_top1"] == pytest.approx(top1_percent(epoch, splits.val))
     assert len(load_checkpoint(out / "last.pth")["rng_per_rank"]) == 2
+
+
+def corrupt_pairs(root: Path) -> Path:
+    """2 classes of 5 readable images and 1 corrupt file each (12 files)."""
+    write_images(root, 10, classes=("cat", "dog"))
+    for name in ("cat", "dog"):
+        (root / name / "zz-corrupt.jpg").write_bytes(b"\xff\xd8\xff this is no jpeg")
+    return root
+
+
+@pytest.mark.parametrize(("split", "name"), [("val", "validation"), ("test", "test")])
+def test_a_split_without_a_readable_file_stops_both_paths_before_training(
+    tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str], split: str, name: str
+) -> None:
+    root = corrupt_pairs(tmp_path / "images")
+    listing = list_image_files(root)
+    seed = next(
+        s for s in range(2000)
+        if all(p.name == "zz-corrupt.jpg" for p in getattr(split_listing(listing, s), split).files)
+    )  # fmt: skip
+    expected = f"none of the 2 {name} image files"
+    with pytest.raises(ValueError, match=expected), pytest.warns(UserWarning, match="corrupt"):
+        load_image_folder(root, size=8, seed=seed, on_bad_file="skip")
+    with pytest.raises(ValueError, match=expected):
+        load_streamed_splits(listing, 8, seed, 0, "skip", progress=False)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before the split was checked")
+
+    monkeypatch.setattr(cross_entropy, "fit", no_training)
+    for memory in ("0", "1024"):  # streamed, then in memory
+        capsys.readouterr()
+        code = main(["ce", *FOLDER, "--in_memory_mb", memory, "--data_folder", str(root),
+                     "--on_bad_file", "skip", "--seed", str(seed),
+                     "--out", str(tmp_path / f"run-{memory}")])  # fmt: skip
+        error = capsys.readouterr().err.strip()
+        assert code == 2 and len(error.splitlines()) == 1 and expected in error, error

@@ -7,28 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from contrastlab.cli import main
 from contrastlab.training.checkpoint import load_checkpoint
+from image_files import write_images
 
 STREAM = [
     *("--dataset", "folder", "--size", "8", "--model", "smallcnn", "--feat_dim", "16"),
     *("--batch_size", "16", "--epochs", "1", "--in_memory_mb", "0", "--no-progress"),
     *("--learning_rate", "0.05", "--no-warm", "--threads", "1"),
 ]  # fmt: skip
-
-
-def write_images(root: Path, count: int, classes: tuple[str, ...] = ("cat", "dog", "eel")) -> Path:
-    """``count`` random images of mixed sizes (PNG and JPEG) under ``root/<class>/``."""
-    generator = np.random.default_rng(0)
-    for index in range(count):
-        folder = root / classes[index % len(classes)]
-        folder.mkdir(parents=True, exist_ok=True)
-        height, width = generator.integers(12, 40, 2)
-        pixels = generator.integers(0, 256, (height, width, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(folder / f"{index:03d}.{'png' if index % 2 else 'jpg'}")
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -241,12 +241,18 @@ def load_image_folder(
     labels = np.asarray(listing.labels, dtype=np.int64)
     parts = fraction_split(labels, val_fraction, test_fraction, seed)
     row_of = {position: row for row, position in enumerate(kept)}
+    for name, part in zip(("train", "validation", "test"), parts, strict=True):
+        if len(part) and not any(int(position) in row_of for position in part):
+            raise ValueError(
+                f"none of the {len(part)} {name} image files under {root} is readable "
+                "(the split is made on every file listed, readable or not)"
+            )
     inputs = torch.from_numpy(np.stack(images))
     kept_labels = torch.from_numpy(labels[kept])
     train, val, test = (
         LabeledTensors(inputs[rows], kept_labels[rows])
         for rows in (
-            torch.tensor([row_of[p] for p in part if p in row_of], dtype=torch.int64)
+            torch.tensor([row_of[p] for p in part.tolist() if p in row_of], dtype=torch.int64)
             for part in parts
         )
     )

@@ -49,24 +49,37 @@ HEADER_THREADS = 8
 """Threads reading image headers (file-system bound work)."""
 
 
-def check_image_headers(files: Sequence[Path], progress: bool = True) -> None:
-    """ValueError naming the first of ``files`` whose image header does not read
-    (:func:`~contrastlab.data.image_folder.image_header_problem`) and how many do not."""
+def unreadable_headers(files: Sequence[Path], progress: bool = True) -> dict[Path, str]:
+    """The files among ``files`` whose image header does not read, with the reason
+    (:func:`~contrastlab.data.image_folder.image_header_problem`), read by a few threads."""
     with ThreadPoolExecutor(max_workers=HEADER_THREADS) as pool:
         problems = list(
             tqdm(
-                pool.map(image_header_problem, files, chunksize=64),
-                total=len(files), desc="checking evaluation files", leave=False,
-                disable=None if progress else True,
+                pool.map(image_header_problem, files), total=len(files),
+                desc="checking evaluation files", leave=False, disable=None if progress else True,
             )
         )  # fmt: skip
-    bad = [(path, problem) for path, problem in zip(files, problems, strict=True) if problem]
-    if bad:
-        path, problem = bad[0]
+    return {path: problem for path, problem in zip(files, problems, strict=True) if problem}
+
+
+def check_evaluation_files(splits: ListingSplits, on_bad_file: str, progress: bool = True) -> None:
+    """Read the header of every val and test file before anything is trained: ValueError naming
+    the first unreadable one (``on_bad_file="error"``), or naming a split none of whose files is
+    readable (``"skip"``: it could not be scored)."""
+    evaluated = [*splits.val.files, *splits.test.files]
+    problems = unreadable_headers(evaluated, progress)
+    if problems and on_bad_file == "error":
+        path, problem = next(iter(problems.items()))
         raise ValueError(
-            f"cannot read image {path}: {problem} ({len(bad)} unreadable file(s) among the "
-            f"{len(files)} validation and test files; --on_bad_file skip leaves them out)"
+            f"cannot read image {path}: {problem} ({len(problems)} unreadable file(s) among the "
+            f"{len(evaluated)} validation and test files; --on_bad_file skip leaves them out)"
         )
+    for name, split in (("validation", splits.val), ("test", splits.test)):
+        if len(split) and all(path in problems for path in split.files):
+            raise ValueError(
+                f"none of the {len(split)} {name} image files is readable (the first: "
+                f"{split.files[0]}: {problems[split.files[0]]})"
+            )
 
 
 @dataclass(frozen=True)
@@ -113,17 +126,21 @@ class StreamedSplits:
 
 
 def load_streamed_splits(
-    listing: ImageListing, size: int, seed: int, workers: int, on_bad_file: str
+    listing: ImageListing,
+    size: int,
+    seed: int,
+    workers: int,
+    on_bad_file: str,
+    progress: bool = True,
 ) -> StreamedSplits:
     """Split ``listing`` (:func:`split_listing` with ``seed``) and estimate the normalisation on
     the train split's files at ``size`` (``workers`` decoding processes; unreadable files as
-    ``on_bad_file`` says: ValueError naming the file, or skipped with a warning). With
-    ``on_bad_file="error"`` the header of every val and test file is read first
-    (:func:`check_image_headers`), so that such a file stops the command before it writes
-    anything rather than after training."""
+    ``on_bad_file`` says: ValueError naming the file, or skipped with a warning). The header of
+    every val and test file is read first (:func:`check_evaluation_files`), so that an unreadable
+    one (``"error"``) or an unreadable split stops the command before it writes anything rather
+    than after training."""
     splits = split_listing(listing, seed)
-    if on_bad_file == "error":
-        check_image_headers([*splits.val.files, *splits.test.files])
+    check_evaluation_files(splits, on_bad_file, progress)
     mean, std, sample, skipped = sample_statistics(splits.train, size, seed, workers, on_bad_file)
     train = FolderData(splits.train, True, None, None, mean, std, sample, skipped)
     return StreamedSplits(train, splits.val, splits.test)

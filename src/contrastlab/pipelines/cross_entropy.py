@@ -63,8 +63,9 @@ def load_ce_data(config: CEConfig) -> DataSplits | StreamedSplits:
         listing = list_image_files(config.data_folder, "folders")
         if not fits_in_memory(len(listing), config.size, config.in_memory_mb):
             return load_streamed_splits(
-                listing, config.size, config.seed, config.workers, config.on_bad_file
-            )
+                listing, config.size, config.seed, config.workers, config.on_bad_file,
+                progress=config.progress and distributed.is_main_process(),
+            )  # fmt: skip
     folder_options = {"on_bad_file": config.on_bad_file} if config.dataset == "folder" else {}
     return load_image_source(
         config.dataset, data_dir=config.data_folder, size=config.size, download=config.download,
@@ -138,14 +139,25 @@ class SplitScores:
         if not self.streamed:
             return topk_accuracy(*self._scores(network, "val", None), ks=(1,))[0]
         listing: ImageListing = self.data.val  # type: ignore[union-attr]
+        # each rank's BatchNorm statistics took its own last batch: score the weights and
+        # statistics of rank 0, the ones the checkpoints hold (DDP resets the others anyway)
+        distributed.broadcast_state(network)
         shard = listing_subset(
             listing, range(distributed.rank(), len(listing), distributed.world_size())
         )
-        correct, total = top1_counts(self._scores(network, "val", shard))
-        per_rank = distributed.gather_objects((correct, total, self.bad_files.take_unreported()))
-        self._note_skipped([path for _, _, found in per_rank for path in found], listing.root)
+        correct, total, error = 0, 0, None
+        try:
+            correct, total = top1_counts(self._scores(network, "val", shard))
+        except ValueError as problem:  # e.g. a file that fails to decode: every rank must know
+            error = str(problem)
+        found = self.bad_files.take_unreported()
+        per_rank = distributed.gather_objects((correct, total, found, error))
+        errors = [message for *_, message in per_rank if message is not None]
+        if errors:  # the same verdict on every rank, none left waiting in a collective
+            raise ValueError(errors[0])
+        self._note_skipped([path for _, _, paths, _ in per_rank for path in paths], listing.root)
         correct, total = (sum(counts[i] for counts in per_rank) for i in (0, 1))
-        if total == 0:  # the same verdict on every rank
+        if total == 0:
             raise ValueError(f"none of the {len(listing)} validation image files is readable")
         return 100.0 * correct / total
 
